@@ -1,0 +1,92 @@
+"""paracore: boring, safe and fast submission of compute work to HPC clusters, over submitit.
+
+Describe work as an immutable :class:`JobSpec`, shape it with pure curried transforms, and
+hand it to :func:`submit`, the one place that touches the scheduler. The convenience API
+(:func:`run_cmd`, :func:`map_cmds`, :func:`map_func`) wraps exactly that.
+"""
+
+from paracore.api import map_cmds, map_func, run_cmd
+from paracore.backoff import RetryPolicy, schedule
+from paracore.exceptions import (
+    CommandFailedError,
+    JobFailedError,
+    JobTimeoutError,
+    ParacoreError,
+    RemoteError,
+    SpecError,
+    SubmissionError,
+)
+from paracore.handle import Attempt, SubmitHandle, gather
+from paracore.params import describe, job_name, to_submitit_params
+from paracore.runtime import CommandResult
+from paracore.sentinel import NOT_GIVEN
+from paracore.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
+from paracore.submit import backend_for, detect_backend, preview, submit, submit_map
+from paracore.transforms import (
+    autotuned,
+    preset,
+    with_array,
+    with_backend,
+    with_cluster,
+    with_config,
+    with_env,
+    with_env_setup,
+    with_log_dir,
+    with_name,
+    with_name_template,
+    with_resources,
+    with_retries,
+    with_start_jitter,
+    with_tags,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NOT_GIVEN",
+    "Attempt",
+    "Call",
+    "Command",
+    "CommandFailedError",
+    "CommandResult",
+    "EnvPolicy",
+    "JobFailedError",
+    "JobSpec",
+    "JobTimeoutError",
+    "Naming",
+    "ParacoreError",
+    "RemoteError",
+    "Resources",
+    "RetryPolicy",
+    "SpecError",
+    "SubmissionError",
+    "SubmitHandle",
+    "autotuned",
+    "backend_for",
+    "describe",
+    "detect_backend",
+    "gather",
+    "job_name",
+    "map_cmds",
+    "map_func",
+    "preset",
+    "preview",
+    "run_cmd",
+    "schedule",
+    "submit",
+    "submit_map",
+    "to_submitit_params",
+    "with_array",
+    "with_backend",
+    "with_cluster",
+    "with_config",
+    "with_env",
+    "with_env_setup",
+    "with_log_dir",
+    "with_name",
+    "with_name_template",
+    "with_resources",
+    "with_retries",
+    "with_start_jitter",
+    "with_tags",
+]

@@ -1,0 +1,275 @@
+"""What runs inside the job: environment policy, setup line, the payload, failure records.
+
+These callables are pickled at submit time and called on the node. The environment overlay is
+applied here, at run time, so the job keeps its own ``SLURM_*`` variables. When a payload
+fails, a :class:`TaskFailure` is written next to submitit's result pickle so the submitting
+side can raise an error with the original exception type and message (submitit itself only
+keeps the traceback text).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import cloudpickle
+
+# Variables a replaced environment keeps, so the task still knows where and what it is.
+_KEPT_PREFIXES = ("SLURM_", "SUBMITIT_")
+STDERR_TAIL_CHARS = 4000
+CAPTURE_LIMIT_CHARS = 8 * 1024 * 1024
+SETUP_FAILED_EXIT = 97
+
+
+@attrs.frozen
+class CommandResult:
+    """What a shell command left behind: its exit code and captured output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.returncode == 0
+
+
+@attrs.frozen
+class TaskFailure:
+    """A payload's failure, recorded in the job and read back by the submitting process."""
+
+    kind: str  # "command", "call" or "setup"
+    exc_type: str
+    exc_message: str
+    traceback: str = ""
+    returncode: int | None = None
+    stderr_tail: str = ""
+    exception: Any = None  # the original exception when it pickles, else None
+
+
+class CommandFailed(RuntimeError):
+    """Raised inside the job when the command exits non-zero (so Slurm marks it FAILED)."""
+
+    def __init__(self, result: CommandResult) -> None:
+        self.result = result
+        super().__init__(f"command exited with code {result.returncode}")
+
+
+class SetupFailed(RuntimeError):
+    """Raised inside the job when the ``env_setup`` line fails."""
+
+
+def failure_path(result_pickle: Path) -> Path:
+    """Where the failure record of the task whose result pickle is ``result_pickle`` lives."""
+    return result_pickle.with_name(result_pickle.name.replace("_result.pkl", "_failure.pkl"))
+
+
+def _write_failure(failure: TaskFailure) -> None:
+    """Write the record beside submitit's result pickle when running under submitit."""
+    if "SUBMITIT_FOLDER" not in os.environ:
+        return
+    import submitit  # only inside a submitit job; the submitting side never reaches here
+
+    path = failure_path(submitit.JobEnvironment().paths.result_pickle)
+    try:
+        blob = cloudpickle.dumps(failure)
+    except Exception:  # the exception itself may not pickle: keep its type and text
+        blob = cloudpickle.dumps(attrs.evolve(failure, exception=None))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+
+
+def read_failure(result_pickle: Path) -> TaskFailure | None:
+    """The failure record of a task, or None when it left none (killed, or succeeded)."""
+    path = failure_path(result_pickle)
+    try:
+        return cloudpickle.loads(path.read_bytes())
+    except (OSError, EOFError):
+        return None
+
+
+# ---------------------------------------------------------------- environment
+
+
+def compose_environment(
+    current: Mapping[str, str],
+    merge: str,
+    overlay: Mapping[str, str],
+    setup_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The task's environment: inherited or replaced, then the setup's changes, then the overlay.
+
+    With ``merge="replace"`` only the job's own ``SLURM_*``/``SUBMITIT_*`` variables survive.
+    """
+    if merge == "replace":
+        base = {k: v for k, v in current.items() if k.startswith(_KEPT_PREFIXES)}
+    else:
+        base = dict(current)
+    if setup_env is not None:
+        base.update(setup_env)
+    base.update(overlay)
+    return base
+
+
+def run_setup(setup: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Run the setup line in bash and return the environment it leaves behind."""
+    marker = "__PARACORE_ENV__"
+    script = f"{setup}\n__rc=$?\nif [ $__rc -ne 0 ]; then exit $__rc; fi\necho {marker}\nenv -0"
+    proc = subprocess.run(["bash", "-c", script], env=dict(env), capture_output=True, check=False)
+    out = proc.stdout
+    if proc.returncode != 0 or marker.encode() not in out:
+        sys.stderr.write(proc.stderr.decode(errors="replace"))
+        raise SetupFailed(
+            f"env_setup {setup!r} failed with exit code {proc.returncode}: "
+            + proc.stderr.decode(errors="replace")[-STDERR_TAIL_CHARS:].strip()
+        )
+    sys.stdout.write(out.split(marker.encode(), 1)[0].decode(errors="replace"))
+    dump = out.split(marker.encode() + b"\n", 1)[1]
+    pairs = (item.split(b"=", 1) for item in dump.split(b"\0") if b"=" in item)
+    setup_env = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+    # bash's own bookkeeping variables are not part of what the setup meant to export
+    for noise in ("_", "SHLVL", "PWD", "OLDPWD", "__rc"):
+        setup_env.pop(noise, None)
+    return setup_env
+
+
+@contextlib.contextmanager
+def applied_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Make ``env`` the process environment for the duration, then restore the old one."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def _pump(stream: IO[bytes], sink: IO[str], chunks: list[str]) -> None:
+    """Copy a child's stream to our own (the job log) and keep a bounded copy in memory."""
+    kept = 0
+    for raw in iter(stream.readline, b""):
+        text = raw.decode(errors="replace")
+        sink.write(text)
+        sink.flush()
+        chunks.append(text)
+        kept += len(text)
+        while kept > CAPTURE_LIMIT_CHARS and len(chunks) > 1:
+            kept -= len(chunks.pop(0))
+
+
+@attrs.frozen
+class CommandTask:
+    """Run a shell command in bash with the spec's environment policy; return its result."""
+
+    cmd: str
+    merge: str = "inherit"
+    overlay: tuple[tuple[str, str], ...] = ()
+    setup: str | None = None
+    start_jitter_s: float = 0.0
+
+    def __call__(self) -> CommandResult:
+        _start_jitter(self.start_jitter_s)
+        try:
+            env = _task_environment(self.merge, dict(self.overlay), self.setup)
+        except SetupFailed as err:
+            _write_failure(_failure("setup", err))
+            raise
+        proc = subprocess.Popen(
+            ["bash", "-c", self.cmd],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out: list[str] = []
+        err: list[str] = []
+        pumps = [
+            threading.Thread(target=_pump, args=(proc.stdout, sys.stdout, out), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, sys.stderr, err), daemon=True),
+        ]
+        for pump in pumps:
+            pump.start()
+        returncode = proc.wait()
+        for pump in pumps:
+            pump.join()
+        result = CommandResult(returncode, "".join(out), "".join(err))
+        if returncode != 0:
+            failure = CommandFailed(result)
+            _write_failure(
+                TaskFailure(
+                    kind="command",
+                    exc_type="CommandFailed",
+                    exc_message=str(failure),
+                    returncode=returncode,
+                    stderr_tail=result.stderr[-STDERR_TAIL_CHARS:],
+                )
+            )
+            raise failure
+        return result
+
+
+@attrs.frozen
+class CallTask:
+    """Call a Python function with the spec's environment policy applied to ``os.environ``."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    merge: str = "inherit"
+    overlay: tuple[tuple[str, str], ...] = ()
+    setup: str | None = None
+    start_jitter_s: float = 0.0
+
+    def __call__(self) -> Any:
+        _start_jitter(self.start_jitter_s)
+        try:
+            env = _task_environment(self.merge, dict(self.overlay), self.setup)
+        except SetupFailed as err:
+            _write_failure(_failure("setup", err))
+            raise
+        with applied_environment(env):
+            try:
+                return self.fn(*self.args, **dict(self.kwargs))
+            except Exception as err:
+                _write_failure(_failure("call", err))
+                raise
+
+
+def _task_environment(merge: str, overlay: Mapping[str, str], setup: str | None) -> dict[str, str]:
+    current = dict(os.environ)
+    setup_env = run_setup(setup, current) if setup else None
+    return compose_environment(current, merge, overlay, setup_env)
+
+
+def _failure(kind: str, err: BaseException) -> TaskFailure:
+    kind_type = type(err)
+    return TaskFailure(
+        kind=kind,
+        exc_type=f"{kind_type.__module__}.{kind_type.__qualname__}",
+        exc_message=str(err),
+        traceback="".join(traceback.format_exception(err)),
+        exception=err,
+    )
+
+
+def _start_jitter(seconds: float) -> None:
+    """Spread task starts over ``seconds`` so an array does not hit shared storage at once."""
+    if seconds > 0:
+        time.sleep(random.uniform(0, seconds))
