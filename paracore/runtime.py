@@ -227,15 +227,30 @@ class CommandTask:
 
 @attrs.frozen
 class CallTask:
-    """Call a Python function with the spec's environment policy applied to ``os.environ``."""
+    """Call a Python function with the spec's environment policy applied to ``os.environ``.
 
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
-    kwargs: tuple[tuple[str, Any], ...] = ()
+    The function and its arguments travel as one cloudpickle blob, unpickled only after the
+    submitting process's ``sys.path`` entries are added, so functions from the user's own
+    modules (a script's folder, a test package) import on the node as they did at submit time.
+    """
+
+    blob: bytes
+    sys_path: tuple[str, ...] = ()
     merge: str = "inherit"
     overlay: tuple[tuple[str, str], ...] = ()
     setup: str | None = None
     start_jitter_s: float = 0.0
+
+    @classmethod
+    def pack(
+        cls,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: tuple[tuple[str, Any], ...] = (),
+        **options: Any,
+    ) -> CallTask:
+        """Pickle ``fn(*args, **kwargs)`` now; raises whatever cloudpickle raises."""
+        return cls(cloudpickle.dumps((fn, tuple(args), tuple(kwargs))), **options)
 
     def __call__(self) -> Any:
         _start_jitter(self.start_jitter_s)
@@ -244,9 +259,11 @@ class CallTask:
         except SetupFailed as err:
             _write_failure(_failure("setup", err))
             raise
+        sys.path.extend(p for p in self.sys_path if p not in sys.path)
         with applied_environment(env):
             try:
-                return self.fn(*self.args, **dict(self.kwargs))
+                fn, args, kwargs = cloudpickle.loads(self.blob)
+                return fn(*args, **dict(kwargs))
             except Exception as err:
                 _write_failure(_failure("call", err))
                 raise

@@ -8,11 +8,13 @@ and wraps each submitit job in a :class:`~paracore.handle.SubmitHandle`.
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 import shutil
 import subprocess
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ from paracore.runtime import (
     read_failure,
 )
 from paracore.sentinel import NOT_GIVEN
-from paracore.spec import Call, Command, JobSpec, Payload
+from paracore.spec import BACKENDS, Call, Command, JobSpec, Payload
 
 MAX_ARRAY_SIZE = 1000
 """Tasks per Slurm array; Slurm's default MaxArraySize of 1001 allows indices 0..1000."""
@@ -70,14 +72,21 @@ def detect_backend(which: Which = shutil.which) -> str:
     return "slurm" if which("sbatch") and which("srun") else "local"
 
 
-def backend_for(spec: JobSpec, which: Which = shutil.which) -> str:
-    """The backend the spec asks for, with ``auto`` resolved by :func:`detect_backend`."""
+def backend_for(
+    spec: JobSpec, which: Which = shutil.which, environ: Mapping[str, str] = os.environ
+) -> str:
+    """The backend the spec asks for; ``auto`` means ``$PARACORE_BACKEND`` if set, else detect."""
     backend = with_builtin_defaults(spec).backend
-    return detect_backend(which) if backend == "auto" else str(backend)
+    if backend != "auto":
+        return str(backend)
+    forced = environ.get("PARACORE_BACKEND", "auto")
+    if forced not in BACKENDS:
+        raise SpecError("PARACORE_BACKEND", forced, f"one of {', '.join(BACKENDS)}", "environment")
+    return detect_backend(which) if forced == "auto" else forced
 
 
-def task_for(spec: JobSpec) -> CommandTask | CallTask:
-    """The callable that runs inside the job for this spec (pure)."""
+def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallTask:
+    """The callable that runs inside the job; ``sys_path`` is where the node may import from."""
     env = spec.env
     common: dict[str, Any] = {
         "merge": env.merge,
@@ -88,32 +97,50 @@ def task_for(spec: JobSpec) -> CommandTask | CallTask:
     payload = spec.payload
     if isinstance(payload, Command):
         return CommandTask(payload.cmd, **common)
-    return CallTask(payload.fn, payload.args, payload.kwargs, **common)
+    try:
+        return CallTask.pack(
+            payload.fn, payload.args, payload.kwargs, sys_path=tuple(sys_path), **common
+        )
+    except Exception:
+        _explain_unpicklable(payload)
+        raise
+
+
+def _explain_unpicklable(payload: Call) -> None:
+    """Raise a SpecError naming the first part of a call that cloudpickle cannot send."""
+    _check_pickles("fn", payload.fn)
+    for i, arg in enumerate(payload.args):
+        _check_pickles(f"args[{i}]", arg)
+    for key, value in payload.kwargs:
+        _check_pickles(f"kwargs[{key!r}]", value)
+
+
+def prepare_task(
+    spec: JobSpec, which: Which = shutil.which, sys_path: Sequence[str] = ()
+) -> CommandTask | CallTask:
+    """The job's task, after failing on what would otherwise only fail on the node.
+
+    A call that cannot be pickled, or a command whose program is not on PATH (and no
+    ``env_setup`` that might provide it), raises SpecError before anything is submitted.
+    """
+    payload = spec.payload
+    if isinstance(payload, Command) and spec.env.setup in (NOT_GIVEN, None):
+        program = _first_program(payload.cmd)
+        if program is not None and program not in _SHELL_WORDS and "=" not in program:
+            found = Path(program).exists() if "/" in program else which(program) is not None
+            if not found:
+                raise SpecError(
+                    "cmd",
+                    payload.cmd,
+                    f"program {program!r} was not found on PATH; give its full path, fix PATH, "
+                    "or use env_setup to load it (e.g. 'module load ...')",
+                )
+    return task_for(spec, sys_path)
 
 
 def check_submittable(spec: JobSpec, which: Which = shutil.which) -> None:
-    """Fail before submission on what would only fail on the node: pickling, a missing program."""
-    payload = spec.payload
-    if isinstance(payload, Call):
-        _check_pickles("fn", payload.fn)
-        for i, arg in enumerate(payload.args):
-            _check_pickles(f"args[{i}]", arg)
-        for key, value in payload.kwargs:
-            _check_pickles(f"kwargs[{key!r}]", value)
-        return
-    if spec.env.setup not in (NOT_GIVEN, None):
-        return  # the setup line may put the program on PATH; only the node can tell
-    program = _first_program(payload.cmd)
-    if program is None or program in _SHELL_WORDS or "=" in program:
-        return
-    found = Path(program).exists() if "/" in program else which(program) is not None
-    if not found:
-        raise SpecError(
-            "cmd",
-            payload.cmd,
-            f"program {program!r} was not found on PATH; give its full path, fix PATH, or use "
-            "env_setup to load it (e.g. 'module load ...')",
-        )
+    """Raise SpecError for what would only fail on the node: pickling, a missing program."""
+    prepare_task(spec, which)
 
 
 def _first_program(cmd: str) -> str | None:
@@ -361,7 +388,7 @@ def _submit_tasks(
         else:
             with executor.batch():
                 jobs = [executor.submit(task) for task in tasks]
-    except (subprocess.CalledProcessError, FailedSubmissionError, OSError) as err:
+    except (subprocess.CalledProcessError, FailedSubmissionError, FailedJobError, OSError) as err:
         raise _submission_error(err, spec) from err
     array = len(tasks) > 1
     return [
@@ -378,8 +405,7 @@ def submit(spec: JobSpec, *, which: Which = shutil.which) -> SubmitHandle:
     """Submit one spec as one job and return its handle."""
     spec = with_builtin_defaults(spec)
     kind = backend_for(spec, which)
-    check_submittable(spec, which)
-    task = task_for(spec)
+    task = prepare_task(spec, which, sys.path)
     describe = _describe(spec)
 
     def resubmit() -> Any:
@@ -405,12 +431,10 @@ def submit_map(
     spec = with_builtin_defaults(spec)
     kind = backend_for(spec, which)
     specs = [spec.with_payload(p) for p in payloads]
-    for item in specs:
-        check_submittable(item, which)
+    tasks = [prepare_task(s, which, sys.path) for s in specs]
     _warning = effective_parallelism(spec)[1]
     if _warning:
         warnings.warn(_warning, stacklevel=2)
-    tasks = [task_for(s) for s in specs]
     describes = [_describe(s) for s in specs]
     handles: list[SubmitHandle] = []
     for start in range(0, len(tasks), max_array_size):
@@ -443,5 +467,5 @@ def preview(spec: JobSpec, *, array_size: int | None = None) -> str:
     if array_size is not None and array_size > 1:
         converted["map_count"] = array_size
     folder = Path(log_folder(spec)).absolute()
-    command = f"{shlex.quote(submitit_slurm.sys.executable)} -u -m submitit.core._submit {folder}"
+    command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {folder}"
     return submitit_slurm._make_sbatch_string(command=command, folder=folder, **converted)
