@@ -1,0 +1,71 @@
+"""Every script in examples/ runs, on the real Slurm and (where quick) on the local backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SCRIPTS = sorted(
+    p.name for p in EXAMPLES.glob("*.py") if p.stem[0].isdigit() or p.stem == "quickstart"
+)
+
+
+def run_example(name: str, cwd: Path, backend: str, *args: str) -> str:
+    """Run one example in ``cwd`` with the backend forced; return its stdout or fail loudly."""
+    env = {**os.environ, "PARACORE_BACKEND": backend}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+# What each example must print, whatever the backend.
+EXPECTED = {
+    "quickstart.py": ["squares: [0, 1, 4, 9, 16]", "says: hello from"],
+    "01_single_job.py": ['"result": 2', "exited 0"],
+    "02_throttled_array.py": ["tasks 6", "exit 0, processed"],
+    "03_map_func.py": ["100 results", "'result': 247.5"],
+    "05_env_policies.py": [
+        "inherit  APP_MODE=from-submitter",
+        "overlay  APP_MODE=production",
+        "replace  APP_MODE=clean HOME=unset",
+        "setup    APP_MODE=from-submitter HOME=/",
+    ],
+    "06_team_preset.py": ["job name: lab-compute-align", "sample 2 with 1 thread", "--array=0-2"],
+}
+
+
+def test_every_example_has_expectations() -> None:
+    """No example escapes the tests: each script in examples/ has expected output here."""
+    assert set(SCRIPTS) == set(EXPECTED)
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_example_on_slurm(name: str, tmp_path: Path) -> None:
+    """The example runs unchanged against the real Slurm and prints its results."""
+    out = run_example(name, tmp_path, "slurm")
+    for expected in EXPECTED[name]:
+        assert expected in out, out
+    if name == "quickstart.py":
+        assert "backend: slurm" in out
+
+
+@pytest.mark.parametrize("name", ["quickstart.py", "05_env_policies.py", "01_single_job.py"])
+def test_example_on_local_backend(name: str, tmp_path: Path) -> None:
+    """Without Slurm the same examples run on this machine through submitit's local executor."""
+    out = run_example(name, tmp_path, "local")
+    for expected in EXPECTED[name]:
+        assert expected in out, out
