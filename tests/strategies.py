@@ -6,6 +6,11 @@ import string
 
 from hypothesis import strategies as st
 
+from paracore.backoff import RetryPolicy
+from paracore.sentinel import NOT_GIVEN
+from paracore.spec import BACKENDS, Call, Command, EnvPolicy, JobSpec, Naming, Resources
+from paracore.transforms import CONFIG_KEYS
+
 _NAME_FIRST = string.ascii_letters + string.digits
 _NAME_REST = _NAME_FIRST + "._-"
 _AWKWARD = " /\\%'\"`$*?:;,!@#&()[]{}<>|~^=+\t\n.-_éüßæ日本語🚀😀\u0301\u200b\x00"
@@ -45,3 +50,255 @@ def any_text_names() -> st.SearchStrategy[str]:
         st.text(alphabet=st.sampled_from(_AWKWARD + _NAME_REST), min_size=70, max_size=300),
         job_names(max_len=300),
     )
+
+
+# --- specs and their parts ----------------------------------------------------------------
+
+_ENV_NAME_FIRST = string.ascii_uppercase + "_"
+_ENV_NAME_REST = string.ascii_uppercase + string.digits + "_"
+_TAG_NAMES = ("project", "user", "stage", "cluster", "partition", "run")
+_MEMORY_UNITS = ("K", "M", "G", "T", "MB", "GB", "GiB")
+
+
+def double(x: int, factor: int = 2) -> int:
+    """A top-level (hence picklable) function that Call payloads in these strategies use."""
+    return factor * x
+
+
+def _given_or_cleared(values: st.SearchStrategy) -> st.SearchStrategy:
+    """``values``, plus NOT_GIVEN ("nobody set it") and None ("explicitly cleared")."""
+    return st.one_of(st.just(NOT_GIVEN), st.none(), values)
+
+
+def slurm_words() -> st.SearchStrategy[str]:
+    """Partition, account and qos names: short non-empty words without whitespace."""
+    return st.text(alphabet=string.ascii_lowercase + string.digits + "_-", min_size=1, max_size=12)
+
+
+def memory_values() -> st.SearchStrategy[int | float | str]:
+    """Memory as paracore's user keywords take it: GB numbers, or strings with a unit."""
+    return st.one_of(
+        st.integers(1, 4096),
+        st.sampled_from([0.25, 0.5, 1.5, 2.0]),
+        st.builds(
+            lambda n, unit: f"{n}{unit}", st.integers(1, 4096), st.sampled_from(_MEMORY_UNITS)
+        ),
+    )
+
+
+def walltime_values() -> st.SearchStrategy[int | str]:
+    """Walltimes as user keywords take them: int minutes, or Slurm/unit strings."""
+    return st.one_of(
+        walltime_minutes(10_000),
+        st.integers(1, 48).map(lambda h: f"{h}h"),
+        st.integers(1, 600).map(lambda m: f"{m}m"),
+        st.builds(lambda h, m: f"{h:02d}:{m:02d}:00", st.integers(0, 23), st.integers(1, 59)),
+    )
+
+
+def extras() -> st.SearchStrategy[dict[str, str]]:
+    """sbatch options without leading dashes, as ``extra`` takes them."""
+    return st.dictionaries(
+        st.sampled_from(["constraint", "exclusive", "mail_type", "comment", "gres", "reservation"]),
+        st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=8),
+        max_size=3,
+    )
+
+
+def resource_kwargs() -> st.SearchStrategy[dict]:
+    """Valid keywords for ``Resources(**kw)`` (canonical fields), NOT_GIVEN and None included."""
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "partition": _given_or_cleared(slurm_words()),
+            "account": _given_or_cleared(slurm_words()),
+            "qos": _given_or_cleared(slurm_words()),
+            "cpus_per_task": _given_or_cleared(st.integers(1, 128)),
+            "mem_mb": _given_or_cleared(st.one_of(memory_mb(1024 * 1024), st.just("16G"))),
+            "time_min": _given_or_cleared(st.one_of(walltime_minutes(10_000), st.just("2h"))),
+            "gpus": _given_or_cleared(st.integers(0, 8)),
+            "array_parallelism": _given_or_cleared(st.integers(1, 500)),
+            "max_array_parallelism": _given_or_cleared(st.integers(1, 500)),
+            "extra": extras(),
+        },
+    )
+
+
+def resources() -> st.SearchStrategy[Resources]:
+    """Valid Resources instances, with any mix of given, NOT_GIVEN and None fields."""
+    return resource_kwargs().map(lambda kw: Resources(**kw))
+
+
+def resource_keywords() -> st.SearchStrategy[dict]:
+    """Keywords for ``with_resources``: canonical names and aliases (mem, mem_gb, time, cpus).
+
+    At most one spelling per canonical field, so the keywords are unambiguous.
+    """
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "partition": st.one_of(st.none(), slurm_words()),
+            "account": st.one_of(st.none(), slurm_words()),
+            "qos": st.one_of(st.none(), slurm_words()),
+            "cpus_per_task": st.one_of(st.none(), st.integers(1, 128)),
+            "mem": st.one_of(st.none(), memory_values()),
+            "time": st.one_of(st.none(), walltime_values()),
+            "gpus": st.one_of(st.none(), st.integers(0, 8)),
+            "array_parallelism": st.one_of(st.none(), st.integers(1, 500)),
+        },
+    )
+
+
+def env_names() -> st.SearchStrategy[str]:
+    """Environment variable names (shell-style identifiers)."""
+    return st.builds(
+        str.__add__,
+        st.sampled_from(_ENV_NAME_FIRST),
+        st.text(alphabet=_ENV_NAME_REST, max_size=10),
+    ).filter(
+        lambda name: (
+            not name.startswith(("SLURM_", "SUBMITIT_"))
+            and name not in {"_", "SHLVL", "PWD", "OLDPWD", "__rc"}
+        )  # bash's own variables
+    )
+
+
+def env_values() -> st.SearchStrategy[str]:
+    """Environment values: any text without NUL (which no environment can hold)."""
+    return st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        max_size=20,
+    )
+
+
+def env_overlays(max_size: int = 5) -> st.SearchStrategy[dict[str, str]]:
+    """Overlays of environment variables, as ``with_env`` takes them."""
+    return st.dictionaries(env_names(), env_values(), max_size=max_size)
+
+
+def env_policies() -> st.SearchStrategy[EnvPolicy]:
+    """Valid EnvPolicy values: inherit or replace, an overlay, and a setup line or not."""
+    return st.builds(
+        EnvPolicy,
+        merge=st.sampled_from(["inherit", "replace"]),
+        overlay=env_overlays(),
+        setup=_given_or_cleared(st.sampled_from(["module load x", "source env.sh", "true"])),
+    )
+
+
+def templates() -> st.SearchStrategy[str]:
+    """Valid job-name templates built from the tag names these strategies use."""
+    return st.lists(st.sampled_from(_TAG_NAMES), min_size=1, max_size=3).map(
+        lambda names: "-".join("{" + n + "}" for n in names)
+    )
+
+
+def tag_maps() -> st.SearchStrategy[dict[str, str]]:
+    """Tags for name templates: identifier keys, short text values."""
+    return st.dictionaries(st.sampled_from(_TAG_NAMES), st.text(max_size=12), max_size=4)
+
+
+def namings() -> st.SearchStrategy[Naming]:
+    """Valid Naming values: explicit name, template, tags and max_len in any combination."""
+    return st.builds(
+        Naming,
+        job_name=_given_or_cleared(any_text_names().filter(lambda s: s.strip() != "")),
+        template=_given_or_cleared(templates()),
+        tags=tag_maps(),
+        max_len=st.one_of(st.just(NOT_GIVEN), st.integers(16, 1024)),
+    )
+
+
+def retry_policies(max_retries: int = 10) -> st.SearchStrategy[RetryPolicy]:
+    """Valid RetryPolicy values (jitter in [0, 1), multiplier >= 1)."""
+    seconds = st.floats(0, 1e5, allow_nan=False, allow_infinity=False)
+    return st.builds(
+        RetryPolicy,
+        retries=st.integers(0, max_retries),
+        backoff_s=seconds,
+        multiplier=st.floats(1, 10, allow_nan=False),
+        cap_s=seconds,
+        jitter=st.floats(0, 0.99, allow_nan=False),
+    )
+
+
+def payloads() -> st.SearchStrategy[Command | Call]:
+    """Command and Call payloads; Calls use :func:`double`, sometimes with unhashable args."""
+    commands = st.builds(
+        Command,
+        st.sampled_from(["echo hi", "python train.py --lr 0.1", "/bin/true", "ls -l /tmp"]),
+    )
+    calls = st.one_of(
+        st.builds(lambda x: Call(double, (x,)), st.integers()),
+        st.builds(
+            lambda xs: Call(double, (xs,), {"scale": 2}), st.lists(st.integers(), max_size=3)
+        ),
+    )
+    return st.one_of(commands, calls)
+
+
+def job_specs() -> st.SearchStrategy[JobSpec]:
+    """Valid JobSpecs of every shape: any payload, resources, env, naming, retry and options."""
+    return st.builds(
+        JobSpec,
+        payload=payloads(),
+        resources=resources(),
+        env=env_policies(),
+        naming=namings(),
+        retry=retry_policies(),
+        cluster=_given_or_cleared(slurm_words()),
+        backend=st.one_of(st.just(NOT_GIVEN), st.sampled_from(BACKENDS)),
+        log_dir=st.one_of(st.just(NOT_GIVEN), st.sampled_from(["logs", "/tmp/paracore"])),
+        start_jitter_s=st.one_of(st.just(NOT_GIVEN), st.floats(0, 60, allow_nan=False)),
+    )
+
+
+# One spelling per canonical field, so a generated config is never ambiguous.
+_CONFIG_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "cpus_per_task": ("cpus", "cpus_per_task"),
+    "mem_mb": ("mem", "mem_gb", "mem_mb"),
+    "time_min": ("time", "time_min"),
+}
+
+
+def _config_value(key: str) -> st.SearchStrategy:
+    resource_values: dict[str, st.SearchStrategy] = {
+        "partition": slurm_words(),
+        "account": slurm_words(),
+        "qos": slurm_words(),
+        "cpus": st.integers(1, 128),
+        "cpus_per_task": st.integers(1, 128),
+        "mem": memory_values(),
+        "mem_gb": memory_values(),
+        "mem_mb": st.one_of(memory_mb(1024 * 1024), st.just("500M")),
+        "time": walltime_values(),
+        "time_min": walltime_values(),
+        "gpus": st.integers(0, 8),
+        "array_parallelism": st.integers(1, 500),
+        "max_array_parallelism": st.integers(1, 500),
+    }
+    if key in resource_values:
+        return st.one_of(st.none(), resource_values[key])
+    return {
+        "extra": extras(),
+        "backend": st.sampled_from(BACKENDS),
+        "cluster": st.one_of(st.none(), slurm_words()),
+        "default_env": st.one_of(st.none(), st.sampled_from(["module load x", "true"])),
+        "default_job_name": st.one_of(st.none(), templates()),
+        "log_dir": st.sampled_from(["logs", "/scratch/logs"]),
+        "max_len": st.integers(16, 1024),
+        "start_jitter_s": st.floats(0, 60, allow_nan=False),
+    }[key]
+
+
+@st.composite
+def configs(draw: st.DrawFn, *, with_extra: bool = True) -> dict:
+    """Flat configuration mappings (keys from ``transforms.CONFIG_KEYS``) with valid values.
+
+    Each canonical resource appears under at most one of its spellings.
+    """
+    spelled = {s for spellings in _CONFIG_SPELLINGS.values() for s in spellings}
+    keys = [k for k in CONFIG_KEYS if k not in spelled and (with_extra or k != "extra")]
+    keys += [draw(st.sampled_from(spellings)) for spellings in _CONFIG_SPELLINGS.values()]
+    chosen = draw(st.lists(st.sampled_from(sorted(keys)), unique=True, max_size=len(keys)))
+    return {key: draw(_config_value(key)) for key in chosen}
