@@ -83,6 +83,7 @@ class SubmitHandle:
         self._outcome: Any = _PENDING
         self._error: JobFailedError | None = None
         self._resubmit_at: float | None = None
+        self._last_error: JobFailedError | None = None
         self._cancelled = False
 
     # -------------------------------------------------------------- what users read
@@ -146,7 +147,6 @@ class SubmitHandle:
             assert self._resubmit is not None
             self._job = self._resubmit()
             self._resubmit_at = None
-            return False
         if not self._job.done():
             return False
         try:
@@ -158,6 +158,7 @@ class SubmitHandle:
                 self._error = _with_attempts(error, self._attempts)
                 return True
             delay = jittered(self._retry, base_delay(self._retry, retries_used + 1), self._rng)
+            self._last_error = error
             self._resubmit_at = self._clock() + delay
             return False
         self._record(None)
@@ -202,7 +203,11 @@ class SubmitHandle:
     def cancel(self) -> None:
         """Cancel the current attempt (``scancel``) and stop any further retries."""
         self._cancelled = True
-        self._resubmit_at = None
+        if self._resubmit_at is not None and self._last_error is not None:
+            # waiting to retry: the last attempt already failed and is final now
+            self._resubmit_at = None
+            self._error = _with_attempts(self._last_error, self._attempts)
+            return
         self._job.cancel()
 
 

@@ -7,11 +7,12 @@ suite checks both against what submitit accepts.
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
 import attrs
 
-from paracore.names import render_name, sanitize
+from paracore.names import render_name, sanitize, template_fields
 from paracore.sentinel import NOT_GIVEN
 from paracore.spec import JobSpec
 from paracore.transforms import BUILTIN_DEFAULTS, with_config
@@ -56,10 +57,17 @@ def job_name(spec: JobSpec) -> str:
     if isinstance(naming.job_name, str):
         return sanitize(naming.job_name, max_len)
     if isinstance(naming.template, str):
-        rendered = render_name(naming.template, name_tags(spec), max_len)
-        if rendered != "job":
-            return rendered
+        tags = name_tags(spec)
+        if any(tags.get(field) for field in template_fields(naming.template)) or any(
+            c.isalnum() for c in _literal_text(naming.template)
+        ):
+            return render_name(naming.template, tags, max_len)
     return sanitize(spec.payload.label, max_len)
+
+
+def _literal_text(template: str) -> str:
+    """The template's own text, placeholders left out."""
+    return "".join(literal for literal, *_ in string.Formatter().parse(template))
 
 
 def log_folder(spec: JobSpec) -> str:

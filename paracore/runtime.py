@@ -28,7 +28,8 @@ import cloudpickle
 _KEPT_PREFIXES = ("SLURM_", "SUBMITIT_")
 STDERR_TAIL_CHARS = 4000
 CAPTURE_LIMIT_CHARS = 8 * 1024 * 1024
-SETUP_FAILED_EXIT = 97
+# bash's own bookkeeping variables: never part of what a setup line meant to change
+_BASH_OWN = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "__rc"})
 
 
 @attrs.frozen
@@ -118,7 +119,11 @@ def compose_environment(
     else:
         base = dict(current)
     if setup_env is not None:
-        base.update(setup_env)
+        # Only what the setup line changed: it ran in the full environment, so everything
+        # else it reports is inherited and must not come back under "replace".
+        base.update({k: v for k, v in setup_env.items() if current.get(k) != v})
+        for key in current.keys() - setup_env.keys() - _BASH_OWN:
+            base.pop(key, None)  # the setup line unset it
     base.update(overlay)
     return base
 
@@ -139,8 +144,7 @@ def run_setup(setup: str, env: Mapping[str, str]) -> dict[str, str]:
     dump = out.split(marker.encode() + b"\n", 1)[1]
     pairs = (item.split(b"=", 1) for item in dump.split(b"\0") if b"=" in item)
     setup_env = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
-    # bash's own bookkeeping variables are not part of what the setup meant to export
-    for noise in ("_", "SHLVL", "PWD", "OLDPWD", "__rc"):
+    for noise in _BASH_OWN:
         setup_env.pop(noise, None)
     return setup_env
 
