@@ -189,12 +189,7 @@ class CommandTask:
     start_jitter_s: float = 0.0
 
     def __call__(self) -> CommandResult:
-        _start_jitter(self.start_jitter_s)
-        try:
-            env = _task_environment(self.merge, dict(self.overlay), self.setup)
-        except SetupFailed as err:
-            _write_failure(_failure("setup", err))
-            raise
+        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup)
         proc = subprocess.Popen(
             ["bash", "-c", self.cmd],
             env=env,
@@ -257,12 +252,7 @@ class CallTask:
         return cls(cloudpickle.dumps((fn, tuple(args), tuple(kwargs))), **options)
 
     def __call__(self) -> Any:
-        _start_jitter(self.start_jitter_s)
-        try:
-            env = _task_environment(self.merge, dict(self.overlay), self.setup)
-        except SetupFailed as err:
-            _write_failure(_failure("setup", err))
-            raise
+        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup)
         sys.path.extend(p for p in self.sys_path if p not in sys.path)
         with applied_environment(env):
             try:
@@ -273,10 +263,18 @@ class CallTask:
                 raise
 
 
-def _task_environment(merge: str, overlay: Mapping[str, str], setup: str | None) -> dict[str, str]:
+def _start(
+    jitter_s: float, merge: str, overlay: tuple[tuple[str, str], ...], setup: str | None
+) -> dict[str, str]:
+    """Task start, shared by commands and calls: jitter, then the task's environment."""
+    _start_jitter(jitter_s)
     current = dict(os.environ)
-    setup_env = run_setup(setup, current) if setup else None
-    return compose_environment(current, merge, overlay, setup_env)
+    try:
+        setup_env = run_setup(setup, current) if setup else None
+    except SetupFailed as err:
+        _write_failure(_failure("setup", err))
+        raise
+    return compose_environment(current, merge, dict(overlay), setup_env)
 
 
 def _failure(kind: str, err: BaseException) -> TaskFailure:
