@@ -6,6 +6,7 @@ hand it to :func:`submit`, the one place that touches the scheduler. The conveni
 """
 
 from paracore.api import map_cmds, map_func, run_cmd
+from paracore.autotune import PilotError, Recommendation, Suggestion, TaskMeasurement, recommend
 from paracore.backoff import RetryPolicy, schedule
 from paracore.exceptions import (
     CommandFailedError,
@@ -18,6 +19,8 @@ from paracore.exceptions import (
 )
 from paracore.handle import Attempt, SubmitHandle, gather
 from paracore.params import describe, job_name, to_submitit_params
+from paracore.pilot import autotune_from_pilot
+from paracore.report import plot_report, show_report
 from paracore.runtime import CommandResult
 from paracore.sentinel import NOT_GIVEN
 from paracore.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
@@ -55,12 +58,17 @@ __all__ = [
     "JobTimeoutError",
     "Naming",
     "ParacoreError",
+    "PilotError",
+    "Recommendation",
     "RemoteError",
     "Resources",
     "RetryPolicy",
     "SpecError",
     "SubmissionError",
     "SubmitHandle",
+    "Suggestion",
+    "TaskMeasurement",
+    "autotune_from_pilot",
     "autotuned",
     "backend_for",
     "describe",
@@ -69,10 +77,13 @@ __all__ = [
     "job_name",
     "map_cmds",
     "map_func",
+    "plot_report",
     "preset",
     "preview",
+    "recommend",
     "run_cmd",
     "schedule",
+    "show_report",
     "submit",
     "submit_map",
     "to_submitit_params",

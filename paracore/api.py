@@ -13,6 +13,7 @@ from typing import Any, Literal
 from toolz import pipe
 
 from paracore.handle import SubmitHandle
+from paracore.pilot import autotune_from_pilot as autotune_from_pilot
 from paracore.spec import Call, Command, JobSpec
 from paracore.submit import submit, submit_map
 from paracore.transforms import (

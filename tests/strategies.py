@@ -302,3 +302,48 @@ def configs(draw: st.DrawFn, *, with_extra: bool = True) -> dict:
     keys += [draw(st.sampled_from(spellings)) for spellings in _CONFIG_SPELLINGS.values()]
     chosen = draw(st.lists(st.sampled_from(sorted(keys)), unique=True, max_size=len(keys)))
     return {key: draw(_config_value(key)) for key in chosen}
+
+
+# --- autotune pilots ----------------------------------------------------------------------
+
+MAX_PILOT_SECONDS = 7 * 24 * 3600.0
+MAX_PILOT_PEAK_MB = 4 * 1024 * 1024.0
+
+
+def pilot_durations() -> st.SearchStrategy[float]:
+    """Measured wall times of pilot tasks in seconds: zero to a week, floats."""
+    return st.floats(0, MAX_PILOT_SECONDS, allow_nan=False, allow_infinity=False)
+
+
+def pilot_peaks() -> st.SearchStrategy[float]:
+    """Measured peak memory of pilot tasks in MB: zero to 4 TB."""
+    return st.floats(0, MAX_PILOT_PEAK_MB, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def pilot_tasks(draw: st.DrawFn, *, min_size: int = 1, max_size: int = 30) -> list:
+    """Successful pilot measurements (``TaskMeasurement``), one per sampled item."""
+    from paracore.autotune import TaskMeasurement
+
+    n = draw(st.integers(min_size, max_size))
+    return [
+        TaskMeasurement(
+            index=i, label=f"task {i}", duration_s=draw(pilot_durations()),
+            max_rss_mb=draw(pilot_peaks()),
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def partition_limits() -> st.SearchStrategy:
+    """What a partition allows (``PartitionLimits``); any limit may be unknown (None)."""
+    from paracore.autotune import PartitionLimits
+
+    return st.builds(
+        PartitionLimits,
+        name=slurm_words(),
+        max_time_min=st.one_of(st.none(), st.integers(1, 366 * 24 * 60)),
+        node_mem_mb=st.one_of(st.none(), st.integers(1024, 4 * 1024 * 1024)),
+        node_cpus=st.one_of(st.none(), st.integers(1, 256)),
+        total_cpus=st.one_of(st.none(), st.integers(1, 100_000)),
+    )
