@@ -101,6 +101,16 @@ def _optional_int(field: str, minimum: int):
     return check
 
 
+def _parallelism(inst: object, attr: attrs.Attribute, value: object) -> None:
+    """A whole number >= 1, or "auto": the partition's idle cores, settled at submit time."""
+    if value == "auto":
+        return
+    try:
+        _optional_int("array_parallelism", 1)(inst, attr, value)
+    except SpecError as err:
+        raise SpecError(err.field, value, "a whole number >= 1, 'auto', or None") from None
+
+
 def _to_minutes(value: object) -> object:
     if value is NOT_GIVEN or value is None:
         return value
@@ -155,8 +165,8 @@ class Resources:
         default=NOT_GIVEN, converter=_to_minutes, validator=_optional_int("time_min", 1)
     )
     gpus: int | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_int("gpus", 0))
-    array_parallelism: int | NotGiven | None = attrs.field(
-        default=NOT_GIVEN, validator=_optional_int("array_parallelism", 1)
+    array_parallelism: int | Literal["auto"] | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_parallelism
     )
     max_array_parallelism: int | NotGiven | None = attrs.field(
         default=NOT_GIVEN, validator=_optional_int("max_array_parallelism", 1)

@@ -48,6 +48,7 @@ from paracore.runtime import (
     read_failure,
 )
 from paracore.sentinel import NOT_GIVEN
+from paracore.slurm.cluster import checked_for_backend
 from paracore.spec import BACKENDS, Call, Command, JobSpec, Payload
 
 MAX_ARRAY_SIZE = 1000
@@ -401,10 +402,22 @@ def _handle(spec: JobSpec, kind: str, job: Any, resubmit: Callable[[], Any]) -> 
     return SubmitHandle(job, job_name=job_name(spec), retry=spec.retry, resubmit=resubmit)
 
 
-def submit(spec: JobSpec, *, which: Which = shutil.which) -> SubmitHandle:
-    """Submit one spec as one job and return its handle."""
+def submit(
+    spec: JobSpec,
+    *,
+    which: Which = shutil.which,
+    origins: Mapping[str, str] | None = None,
+    validate: bool | None = None,
+) -> SubmitHandle:
+    """Submit one spec as one job and return its handle.
+
+    On Slurm the spec is first checked against the live cluster (partition, MaxTime, node
+    memory and cpus; see :mod:`paracore.slurm.cluster`): ``origins`` says where each value
+    came from for the error message, ``validate=False`` (or ``$PARACORE_VALIDATE=0``) skips it.
+    """
     spec = with_builtin_defaults(spec)
     kind = backend_for(spec, which)
+    spec = checked_for_backend(spec, kind, origins=origins, validate=validate)
     task = prepare_task(spec, which, sys.path)
     describe = _describe(spec)
 
@@ -420,6 +433,8 @@ def submit_map(
     *,
     which: Which = shutil.which,
     max_array_size: int = MAX_ARRAY_SIZE,
+    origins: Mapping[str, str] | None = None,
+    validate: bool | None = None,
 ) -> list[SubmitHandle]:
     """Submit one task per payload as ONE Slurm array (split above ``max_array_size``).
 
@@ -430,6 +445,7 @@ def submit_map(
         return []
     spec = with_builtin_defaults(spec)
     kind = backend_for(spec, which)
+    spec = checked_for_backend(spec, kind, origins=origins, validate=validate)
     specs = [spec.with_payload(p) for p in payloads]
     tasks = [prepare_task(s, which, sys.path) for s in specs]
     _warning = effective_parallelism(spec)[1]
