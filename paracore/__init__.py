@@ -8,6 +8,8 @@ hand it to :func:`submit`, the one place that touches the scheduler. The conveni
 from paracore.api import map_cmds, map_func, run_cmd
 from paracore.autotune import PilotError, Recommendation, Suggestion, TaskMeasurement, recommend
 from paracore.backoff import RetryPolicy, schedule
+from paracore.config import ConfigError, Origin, ResolvedConfig, Setting
+from paracore.config_files import resolve, with_preset
 from paracore.exceptions import (
     CommandFailedError,
     JobFailedError,
@@ -52,17 +54,21 @@ __all__ = [
     "Command",
     "CommandFailedError",
     "CommandResult",
+    "ConfigError",
     "EnvPolicy",
     "JobFailedError",
     "JobSpec",
     "JobTimeoutError",
     "Naming",
+    "Origin",
     "ParacoreError",
     "PilotError",
     "Recommendation",
     "RemoteError",
+    "ResolvedConfig",
     "Resources",
     "RetryPolicy",
+    "Setting",
     "SpecError",
     "SubmissionError",
     "SubmitHandle",
@@ -81,6 +87,7 @@ __all__ = [
     "preset",
     "preview",
     "recommend",
+    "resolve",
     "run_cmd",
     "schedule",
     "show_report",
@@ -96,6 +103,7 @@ __all__ = [
     "with_log_dir",
     "with_name",
     "with_name_template",
+    "with_preset",
     "with_resources",
     "with_retries",
     "with_start_jitter",

@@ -12,11 +12,14 @@ from typing import Any, Literal
 
 from toolz import pipe
 
+from paracore.config import CONFIG_ARG_LAYER, ResolvedConfig
+from paracore.config_files import resolve
 from paracore.handle import SubmitHandle
 from paracore.pilot import autotune_from_pilot as autotune_from_pilot
 from paracore.spec import Call, Command, JobSpec
 from paracore.submit import submit, submit_map
 from paracore.transforms import (
+    Transform,
     with_config,
     with_env,
     with_name,
@@ -45,11 +48,16 @@ def _build(
     retry_backoff_s: float,
     config: Mapping[str, Any] | None,
     backend: str | None,
-    array_parallelism: int | None = None,
-) -> JobSpec:
-    """A spec for ``payload`` with the seed API's keywords applied as transforms.
+    array_parallelism: int | str | None = None,
+    cluster: str | None = None,
+    preset: str | Transform | None = None,
+) -> tuple[JobSpec, dict[str, Any]]:
+    """A spec for ``payload`` with the seed API's keywords applied as transforms, and the
+    keywords ``submit`` needs to check it (where each value came from, validate or not).
 
-    ``None`` means "not given" here, so configuration can still fill the field.
+    ``None`` means "not given" here, so configuration can still fill the field. Precedence,
+    highest first: call keywords, the preset, ``config=``, the configuration files
+    (``$PARACORE_CONFIG``, ``./paracore.yaml``, ``~/.paracore.yaml``), built-in defaults.
     """
     given = {
         "partition": partition,
@@ -63,22 +71,48 @@ def _build(
     resources = {k: v for k, v in given.items() if v is not None}
     if extra:
         resources["extra"] = extra
-    env_options: dict[str, Any] = {"merge": env_merge}
+    resolved = resolve(cluster, config=config, **resources)  # reads the configuration files
+    env_options: dict[str, Any] = {}
+    if env_merge != "inherit":
+        env_options["merge"] = env_merge
     if env_setup is not None:
         env_options["setup"] = env_setup
     steps = [
         with_resources(**resources),
         with_env(dict(env or {}), **env_options),
-        with_retries(retries, backoff_s=retry_backoff_s),
     ]
+    if preset is None or retries:
+        steps.append(with_retries(retries, backoff_s=retry_backoff_s))
     if job_name is not None:
         steps.append(with_name(job_name))
     if jitter_s:
         steps.append(with_start_jitter(jitter_s))
     if config:
-        steps.append(with_config(config))
+        steps.append(with_config(config, source=CONFIG_ARG_LAYER))
+    steps.append(with_config(resolved.spec_config(), source="configuration files"))
     spec = JobSpec(payload=payload, **({"backend": backend} if backend else {}))
-    return pipe(spec, *steps)
+    first = [_preset_transform(preset, resolved)] if preset is not None else []
+    origins = _origins(resolved, preset, resources)
+    return pipe(spec, *first, *steps), {"origins": origins, "validate": resolved.validate}
+
+
+def _preset_transform(preset: str | Transform, resolved: ResolvedConfig) -> Transform:
+    return resolved.preset(preset) if isinstance(preset, str) else preset
+
+
+def _origins(
+    resolved: ResolvedConfig, preset: str | Transform | None, given: Mapping[str, Any]
+) -> dict[str, str]:
+    """Where each value came from, for error messages (a named preset beats the files)."""
+    origins = resolved.sources()
+    if isinstance(preset, str):
+        aliases = {"cpus": "cpus_per_task", "mem": "mem_gb", "time": "time_min"}
+        for key in resolved.presets.get(preset, {}):
+            flat = aliases.get(key, key)
+            if flat not in given:
+                where = resolved.preset_origins.get(("presets", preset, key))
+                origins[flat] = f"preset {preset!r}" + (f" {where.location}" if where else "")
+    return origins
 
 
 def run_cmd(
@@ -100,10 +134,17 @@ def run_cmd(
     retry_backoff_s: float = 30.0,
     backend: str | None = None,
     config: Mapping[str, Any] | None = None,
+    cluster: str | None = None,
+    preset: str | Transform | None = None,
 ) -> SubmitHandle:
-    """Submit one shell command as one job; ``handle.result()`` gives a CommandResult."""
+    """Submit one shell command as one job; ``handle.result()`` gives a CommandResult.
+
+    ``cluster`` chooses a profile of the configuration files, ``preset`` a team preset (a
+    name from the files' ``presets:``, or a transform).
+    """
     options = dict(locals())
-    return submit(_build(Command(options.pop("cmd")), **options))
+    spec, checks = _build(Command(options.pop("cmd")), **options)
+    return submit(spec, **checks)
 
 
 def map_cmds(
@@ -118,7 +159,7 @@ def map_cmds(
     env: Mapping[str, str] | None = None,
     env_merge: Literal["inherit", "replace"] = "inherit",
     jitter_s: float = 0.0,
-    array_parallelism: int | None = None,
+    array_parallelism: int | str | None = None,
     account: str | None = None,
     qos: str | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -126,16 +167,21 @@ def map_cmds(
     retry_backoff_s: float = 30.0,
     backend: str | None = None,
     config: Mapping[str, Any] | None = None,
+    cluster: str | None = None,
+    preset: str | Transform | None = None,
 ) -> list[SubmitHandle]:
     """Submit shell commands as ONE Slurm array, throttled by ``array_parallelism``.
 
     Handles come back in input order; each ``result()`` gives a CommandResult.
+    ``array_parallelism="auto"`` takes the partition's idle cores at submit time (capped by
+    the profile's ``max_array_parallelism``).
     """
     options = dict(locals())
     payloads = [Command(c) for c in options.pop("cmds")]
     if not payloads:
         return []
-    return submit_map(_build(payloads[0], **options), payloads)
+    spec, checks = _build(payloads[0], **options)
+    return submit_map(spec, payloads, **checks)
 
 
 def map_func(
@@ -151,7 +197,7 @@ def map_func(
     env: Mapping[str, str] | None = None,
     env_merge: Literal["inherit", "replace"] = "inherit",
     jitter_s: float = 0.0,
-    array_parallelism: int | None = None,
+    array_parallelism: int | str | None = None,
     account: str | None = None,
     qos: str | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -159,6 +205,8 @@ def map_func(
     retry_backoff_s: float = 30.0,
     backend: str | None = None,
     config: Mapping[str, Any] | None = None,
+    cluster: str | None = None,
+    preset: str | Transform | None = None,
 ) -> list[SubmitHandle]:
     """Call ``fn(item)`` for every item as ONE Slurm array; handles in input order."""
     options = dict(locals())
@@ -166,4 +214,5 @@ def map_func(
     payloads = [Call(fn, (item,)) for item in items]
     if not payloads:
         return []
-    return submit_map(_build(payloads[0], **options), payloads)
+    spec, checks = _build(payloads[0], **options)
+    return submit_map(spec, payloads, **checks)

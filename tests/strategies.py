@@ -347,3 +347,78 @@ def partition_limits() -> st.SearchStrategy:
         node_cpus=st.one_of(st.none(), st.integers(1, 256)),
         total_cpus=st.one_of(st.none(), st.integers(1, 100_000)),
     )
+
+
+# --- layered configuration (paracore.config) ------------------------------------------------
+
+_PROFILE_NAMES = ("hpc1", "dev")
+_CONFIG_LEAF_VALUES: dict[tuple[str, ...], st.SearchStrategy] = {
+    ("active_cluster",): st.sampled_from(_PROFILE_NAMES),
+    ("validate",): st.booleans(),
+    ("naming", "default_job_name"): st.one_of(st.none(), templates()),
+    ("naming", "max_len"): st.integers(16, 1024),
+    **{
+        path: values
+        for name in _PROFILE_NAMES
+        for path, values in {
+            ("clusters", name, "default_env"): st.one_of(st.none(), st.just("module load x")),
+            ("clusters", name, "io_scratch"): st.one_of(st.none(), st.just("$TMPDIR")),
+            ("clusters", name, "slurm", "partition"): st.one_of(st.none(), slurm_words()),
+            ("clusters", name, "slurm", "account"): st.one_of(st.none(), slurm_words()),
+            ("clusters", name, "slurm", "qos"): st.one_of(st.none(), slurm_words()),
+            ("clusters", name, "slurm", "cpus_per_task"): st.one_of(st.none(), st.integers(1, 64)),
+            ("clusters", name, "slurm", "mem_gb"): st.one_of(st.none(), memory_values()),
+            ("clusters", name, "slurm", "time_min"): st.one_of(st.none(), walltime_values()),
+            ("clusters", name, "slurm", "max_array_parallelism"): st.integers(1, 500),
+            ("clusters", name, "slurm", "array_parallelism"): st.one_of(
+                st.integers(1, 500), st.just("auto")
+            ),
+            ("clusters", name, "slurm", "start_jitter_s"): st.integers(0, 60),
+            ("clusters", name, "slurm", "extra", "constraint"): st.one_of(
+                st.none(), st.sampled_from(["a100", "skylake"])
+            ),
+            ("clusters", name, "slurm", "extra", "comment"): st.sampled_from(["x", "y"]),
+        }.items()
+    },
+    ("presets", "quick", "time"): walltime_values(),
+    ("presets", "quick", "retries"): st.integers(0, 5),
+    ("presets", "quick", "env", "OMP_NUM_THREADS"): st.sampled_from(["1", "4"]),
+}
+CONFIG_LEAF_PATHS: tuple[tuple[str, ...], ...] = tuple(_CONFIG_LEAF_VALUES)
+"""Every leaf a generated configuration may hold; no path is a prefix of another."""
+
+
+def nest(flat: dict[tuple[str, ...], object]) -> dict:
+    """A nested mapping from leaf paths, e.g. {("a", "b"): 1} -> {"a": {"b": 1}}."""
+    out: dict = {}
+    for path, value in flat.items():
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
+
+
+def config_leaf_maps() -> st.SearchStrategy[dict[tuple[str, ...], object]]:
+    """Valid configuration layers as leaf maps (path -> value, ``None`` meaning "cleared")."""
+    return st.fixed_dictionaries({}, optional=_CONFIG_LEAF_VALUES)
+
+
+def config_layers() -> st.SearchStrategy[dict]:
+    """Valid configuration layers in the file format (nested sections, same shape everywhere)."""
+    return config_leaf_maps().map(nest)
+
+
+def wild_values() -> st.SearchStrategy[object]:
+    """Any value a YAML file might hold where a setting goes: text, numbers, bools, lists."""
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 10**6),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=12),
+        memory_values(),
+        walltime_values(),
+        st.lists(st.integers(), max_size=2),
+        st.just("auto"),
+    )
