@@ -44,6 +44,13 @@ EXPECTED = {
         "setup    APP_MODE=from-submitter HOME=/",
     ],
     "06_team_preset.py": ["job name: lab-compute-align", "sample 2 with 1 thread", "--array=0-2"],
+    "07_team_preset_file.py": [
+        "partition = 'short'  (project file ",
+        "paracore.yaml:7)",
+        "job name: lab-short-qc, tasks 3",
+        "shard 2 with 1 thread",
+        "preset time: 2 min, retries: 1",
+    ],
 }
 
 
