@@ -119,60 +119,50 @@ def plot_report(rec: Recommendation | Any, path: str | Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as err:  # pragma: no cover - depends on the extra
         raise ImportError("plot_report needs matplotlib: pip install 'paracore[plot]'") from err
-    ok = rec.succeeded
-    durations = [float(t.duration_s) for t in ok]
-    peaks = [float(t.max_rss_mb) for t in ok if t.max_rss_mb is not None]
-    panels = 2 if peaks else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
-
-    def panel(ax: Any, values: list[float], unit: str, marks: list[tuple[float, str, str]]) -> None:
-        top = max([*values, *(m[0] for m in marks)]) * 1.08
-        bins = max(5, min(20, len(values)))
-        ax.hist(values, bins=bins, range=(0, top), color="#9ecae1", edgecolor="#3182bd")
-        ax.plot(values, [0] * len(values), "|", color="#08519c", markersize=18, mew=2)
-        for x, label, color in marks:
-            ax.axvline(x, color=color, linestyle="--" if "p95" in label else "-", linewidth=2)
-            ax.text(
-                x, ax.get_ylim()[1] * 0.95, f" {label}", color=color, rotation=90,
-                va="top", ha="right", fontsize=9,
-            )  # fmt: skip
-        ax.set_xlim(0, top)
-        ax.set_xlabel(unit)
-        ax.set_ylabel("tasks")
-
+    ok = sorted(rec.succeeded, key=lambda t: t.duration_s or 0)
+    with_peak = [t for t in ok if t.max_rss_mb is not None]
+    panels = 2 if with_peak and rec.memory is not None else 1
+    height = 2.2 + 0.28 * min(len(ok), 40)
+    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, height), squeeze=False)
     d = rec.duration
-    axes[0][0].set_title(f"wall time of {len(durations)} pilot tasks")
-    panel(
+    usable = rec.time_min * 60 - rec.signal_margin_s
+    limit_label = f"limit time_min={rec.time_min}: {rec.time_min * 60} s"
+    if rec.signal_margin_s:
+        limit_label += f", {usable:g} s usable (submitit signal)"
+    _panel(
         axes[0][0],
-        durations,
+        [(t, float(t.duration_s)) for t in ok],  # type: ignore[arg-type]
+        f"wall time of {len(ok)} pilot tasks",
         "seconds",
         [
-            (d.p95, f"p95 {d.p95:.1f} s", "#e6550d"),
-            (rec.time_min * 60, f"recommended time_min={rec.time_min} ({rec.time_min * 60} s)",
-             "#31a354"),
+            (d.p50, f"p50 {d.p50:.1f} s", "#9e9ac8", ":"),
+            (d.p95, f"p95 {d.p95:.1f} s", "#e6550d", "--"),
+            (usable, limit_label, "#31a354", "-"),
         ],
-    )  # fmt: skip
-    if peaks:
+    )
+    if panels == 2:
         m = rec.memory
-        axes[0][1].set_title(f"peak memory (MaxRSS) of {len(peaks)} tasks")
-        panel(
+        fine = _mem_mb(rec.mem)
+        _panel(
             axes[0][1],
-            peaks,
+            [(t, float(t.max_rss_mb)) for t in sorted(with_peak, key=lambda t: t.max_rss_mb)],  # type: ignore[arg-type]
+            f"peak memory (MaxRSS) of {len(with_peak)} tasks",
             "MB",
             [
-                (m.p95, f"p95 {m.p95:.0f} MB", "#e6550d"),
-                (m.max, f"max {m.max:.0f} MB", "#756bb1"),
-                (_mem_mb(rec.mem), f"recommended mem={rec.mem}", "#31a354"),
+                (m.p95, f"p95 {m.p95:.0f} MB", "#e6550d", "--"),
+                (m.max, f"max {m.max:.0f} MB (what mem follows)", "#756bb1", ":"),
+                (fine, f"mem={rec.mem} ({fine:.0f} MB, finer)", "#31a354", "-"),
+                (
+                    rec.mem_gb * 1024.0,
+                    f"mem_gb={rec.mem_gb} ({rec.mem_gb * 1024} MB)",
+                    "#006d2c",
+                    "-.",
+                ),
             ],
         )
-        axes[0][1].text(
-            0.98, 0.5, f"mem_gb={rec.mem_gb}\n({rec.mem_gb * 1024} MB,\noff the scale)"
-            if rec.mem_gb * 1024 > axes[0][1].get_xlim()[1] else f"mem_gb={rec.mem_gb}",
-            transform=axes[0][1].transAxes, ha="right", fontsize=9, color="#31a354",
-        )  # fmt: skip
     fig.suptitle(
-        f"paracore pilot: {len(ok)} of {len(rec.tasks)} tasks, seed {rec.seed}, "
-        f"margin x{rec.factor}",
+        f"paracore pilot on {rec.backend or '?'}: {len(ok)} of {len(rec.tasks)} tasks measured, "
+        f"seed {rec.seed}, margin x{rec.factor}",
         fontsize=11,
     )
     fig.tight_layout()
@@ -181,6 +171,23 @@ def plot_report(rec: Recommendation | Any, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _panel(ax: Any, rows: list[tuple[Any, float]], title: str, unit: str, marks: list) -> None:
+    """One horizontal bar per task (sorted), with vertical lines for statistics and limits."""
+    values = [v for _t, v in rows]
+    for x, label, color, style in marks:
+        ax.axvline(x, color=color, linestyle=style, linewidth=2, label=label, zorder=3)
+    if len(rows) <= 40:
+        ax.barh(range(len(rows)), values, color="#9ecae1", edgecolor="#3182bd", height=0.7)
+        ax.set_yticks(range(len(rows)), [f"item {t.index}" for t, _v in rows], fontsize=8)
+    else:  # many tasks: a histogram reads better than a bar per task
+        ax.hist(values, bins=30, color="#9ecae1", edgecolor="#3182bd")
+        ax.set_ylabel("tasks")
+    ax.set_xlim(0, max([*values, *(m[0] for m in marks)]) * 1.05)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(unit)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
 
 
 def _minutes(value: int | None) -> str:
