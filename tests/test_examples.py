@@ -37,6 +37,11 @@ EXPECTED = {
     "01_single_job.py": ['"result": 2', "exited 0"],
     "02_throttled_array.py": ["tasks 6", "exit 0, processed"],
     "03_map_func.py": ["100 results", "'result': 247.5"],
+    "04_autotune_pilot.py": [
+        "pilot measured 4 tasks",
+        "suggest: {'time_min': ",
+        "full run: 6 of 6 tasks completed",
+    ],
     "05_env_policies.py": [
         "inherit  APP_MODE=from-submitter",
         "overlay  APP_MODE=production",
