@@ -1,18 +1,26 @@
-"""Retry policies and their backoff schedules (pure).
+"""Retry policies, their backoff schedules and resource escalation (pure).
 
 The schedule is computed from the policy and an injected :class:`random.Random`; only the
 interpreter sleeps. Delay before retry ``n`` (1-based) is
 ``min(cap_s, backoff_s * multiplier ** (n - 1))``, then scaled by a factor drawn uniformly
 from ``[1 - jitter, 1 + jitter]`` and clipped to the cap again.
+
+Which failures are retried is the policy's ``retry_on`` (classes from
+:mod:`paracore.failures`); what the next attempt asks for is :func:`escalate`: more memory
+after running out of it, more time after a timeout, the failed node excluded after a node
+failure, all capped by the partition's limits.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Iterable
 
 import attrs
 
 from paracore.exceptions import SpecError
+from paracore.failures import DEFAULT_RETRY_ON, NEVER_RETRIED, FailureClass
 
 
 def _non_negative_int(field: str):
@@ -41,20 +49,75 @@ def _jitter(_inst: object, _attr: attrs.Attribute, value: float) -> None:
         raise SpecError("retry.jitter", value, "a fraction in [0, 1), e.g. 0.1 for +/-10%")
 
 
+def _failure_classes(value: object) -> frozenset[FailureClass]:
+    if isinstance(value, str | FailureClass):
+        value = (value,)
+    try:
+        items = list(value)  # type: ignore[call-overload]
+    except TypeError:
+        items = None
+    known = ", ".join(c.value for c in FailureClass)
+    if items is None:
+        raise SpecError("retry.retry_on", value, f"a set of failure classes among {known}")
+    out = set()
+    for item in items:
+        try:
+            out.add(item if isinstance(item, FailureClass) else FailureClass(str(item)))
+        except ValueError:
+            raise SpecError("retry.retry_on", item, f"failure classes among {known}") from None
+    return frozenset(out)
+
+
+def _factor(field: str):
+    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 100:
+            raise SpecError(field, value, "a factor >= 1 (1 keeps the request unchanged)")
+
+    return check
+
+
+def _positive_int(field: str):
+    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(field, value, "a whole number >= 1")
+
+    return check
+
+
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """How often a failed job is submitted again, and how long to wait before each retry."""
+    """How often failed work is submitted again, which failures count, and what changes.
+
+    ``retries`` is the budget: at most ``retries + 1`` attempts. Only failures whose class is
+    in ``retry_on`` spend it (default: timeout, out of memory, node failure, preemption, boot
+    failure, scheduler unreachable); a cancellation or a failed dependency is never retried.
+    After running out of memory the next attempt asks for ``mem_factor`` times the memory;
+    after a timeout ``time_factor`` times the walltime; after a node failure the node is
+    excluded (``exclude_failed_nodes``). ``submit_attempts`` bounds how often one ``sbatch``
+    is tried when the controller does not answer.
+    """
 
     retries: int = attrs.field(default=0, validator=_non_negative_int("retries"))
     backoff_s: float = attrs.field(default=30.0, validator=_non_negative_float("retry_backoff_s"))
     multiplier: float = attrs.field(default=2.0, validator=_multiplier)
     cap_s: float = attrs.field(default=3600.0, validator=_non_negative_float("retry.cap_s"))
     jitter: float = attrs.field(default=0.1, validator=_jitter)
+    retry_on: frozenset[FailureClass] = attrs.field(
+        default=DEFAULT_RETRY_ON, converter=_failure_classes
+    )
+    mem_factor: float = attrs.field(default=1.5, validator=_factor("retry.mem_factor"))
+    time_factor: float = attrs.field(default=1.5, validator=_factor("retry.time_factor"))
+    exclude_failed_nodes: bool = True
+    submit_attempts: int = attrs.field(default=3, validator=_positive_int("retry.submit_attempts"))
 
     @property
     def max_attempts(self) -> int:
         """The first attempt plus every retry."""
         return self.retries + 1
+
+    def retries_class(self, failure: FailureClass) -> bool:
+        """Whether a failure of this class may be retried (budget permitting)."""
+        return failure in self.retry_on and failure not in NEVER_RETRIED
 
 
 def base_delay(policy: RetryPolicy, retry: int) -> float:
@@ -84,3 +147,117 @@ def schedule(policy: RetryPolicy, rng: random.Random | None = None) -> tuple[flo
     if rng is None:
         return tuple(delays)
     return tuple(jittered(policy, d, rng) for d in delays)
+
+
+def may_retry(policy: RetryPolicy, failure: FailureClass, retries_used: int) -> bool:
+    """Whether the attempt after ``retries_used`` retries may be made for this failure."""
+    return policy.retries_class(failure) and retries_used < policy.retries
+
+
+# ---------------------------------------------------------------- escalation
+
+
+@attrs.frozen(kw_only=True)
+class AttemptResources:
+    """What one attempt asked the scheduler for (memory in MB, time in minutes)."""
+
+    partition: str | None = None
+    mem_mb: int | None = None
+    time_min: int | None = None
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(set(v))))
+
+    def describe(self) -> str:
+        """``mem 1536M, time 2 min, partition debug, exclude n1``, leaving out what is unset."""
+        parts = []
+        if self.mem_mb is not None:
+            parts.append(f"mem {self.mem_mb}M")
+        if self.time_min is not None:
+            parts.append(f"time {self.time_min} min")
+        if self.partition:
+            parts.append(f"partition {self.partition}")
+        if self.exclude:
+            parts.append("exclude " + ",".join(self.exclude))
+        return ", ".join(parts) or "scheduler defaults"
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """The most one job may ask for on a partition; None means no limit known."""
+
+    max_mem_mb: int | None = None
+    max_time_min: int | None = None
+
+
+@attrs.frozen
+class Refused:
+    """The next attempt cannot be made: why, in words a user can act on."""
+
+    reason: str
+
+
+def _grow(current: int, factor: float) -> int:
+    """``current * factor`` rounded up, and always at least one more unit when factor > 1."""
+    grown = math.ceil(current * factor - 1e-9)
+    return max(grown, current + 1) if factor > 1 else current
+
+
+def _capped(what: str, unit: str, current: int, wanted: int, cap: int | None, partition: str):
+    if cap is None or wanted <= cap:
+        return wanted
+    if current < cap:
+        return cap
+    where = f"partition {partition}" if partition else "the partition"
+    return Refused(
+        f"ran out of {what} with {current}{unit}, the most {where} allows; "
+        f"a retry would need {wanted}{unit} (ask for a partition with more {what}, or make the "
+        "task smaller)"
+    )
+
+
+def escalate(
+    policy: RetryPolicy,
+    failure: FailureClass,
+    current: AttemptResources,
+    *,
+    nodes: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> AttemptResources | Refused:
+    """What the next attempt asks for after ``failure`` (pure).
+
+    Out of memory: memory times ``mem_factor``; timeout: walltime times ``time_factor``; both
+    rounded up and capped by ``limits``. A request already at the cap cannot grow, so the
+    answer is :class:`Refused`. Node failure: the attempt's ``nodes`` are excluded. Any other
+    class: the same request. Requests never decrease.
+    """
+    limits = limits or Limits()
+    partition = current.partition or ""
+    if failure is FailureClass.OUT_OF_MEMORY:
+        if current.mem_mb is None:
+            return Refused("ran out of memory without a --mem request to grow; set mem")
+        mem = _capped(
+            "memory",
+            "M",
+            current.mem_mb,
+            _grow(current.mem_mb, policy.mem_factor),
+            limits.max_mem_mb,
+            partition,
+        )
+        return mem if isinstance(mem, Refused) else attrs.evolve(current, mem_mb=mem)
+    if failure is FailureClass.TIMEOUT:
+        if current.time_min is None:
+            return Refused("ran out of time without a --time request to grow; set time")
+        time_min = _capped(
+            "time",
+            " min",
+            current.time_min,
+            _grow(current.time_min, policy.time_factor),
+            limits.max_time_min,
+            partition,
+        )
+        if isinstance(time_min, Refused):
+            return time_min
+        return attrs.evolve(current, time_min=time_min)
+    if failure is FailureClass.NODE_FAILURE and policy.exclude_failed_nodes:
+        new = tuple(n for n in nodes if n and n not in ("None", "None assigned"))
+        return attrs.evolve(current, exclude=(*current.exclude, *new))
+    return current

@@ -422,3 +422,93 @@ def wild_values() -> st.SearchStrategy[object]:
         st.lists(st.integers(), max_size=2),
         st.just("auto"),
     )
+
+
+# --- retries: scheduler states, failure evidence, attempt resources, partition limits ------
+
+SACCT_STATES = (
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "COMPLETING",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PENDING",
+    "PREEMPTED",
+    "REQUEUED",
+    "RESIZING",
+    "REVOKED",
+    "RUNNING",
+    "SPECIAL_EXIT",
+    "SUSPENDED",
+    "TIMEOUT",
+)
+
+
+def sacct_states() -> st.SearchStrategy[str]:
+    """State strings as sacct prints them (``CANCELLED by 1000`` too), plus arbitrary text."""
+    known = st.sampled_from(SACCT_STATES)
+    cancelled_by = st.integers(0, 65535).map(lambda uid: f"CANCELLED by {uid}")
+    return st.one_of(known, cancelled_by, st.text(max_size=30))
+
+
+def failure_evidence() -> st.SearchStrategy[dict]:
+    """Keyword arguments for ``failures.classify``: exit code/signal, reason, stderr tail."""
+    return st.fixed_dictionaries(
+        {
+            "exit_code": st.one_of(st.none(), st.integers(0, 255)),
+            "exit_signal": st.one_of(st.none(), st.integers(0, 128)),
+            "reason": st.one_of(
+                st.sampled_from(["", "None", "Dependency", "DependencyNeverSatisfied"]),
+                st.text(max_size=20),
+            ),
+            "stderr_tail": st.one_of(
+                st.just(""),
+                st.sampled_from(
+                    [
+                        "slurmstepd: error: Exceeded job memory limit",
+                        "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=5.batch",
+                        "Traceback (most recent call last):",
+                    ]
+                ),
+                st.text(max_size=40),
+            ),
+        }
+    )
+
+
+def attempt_resources() -> st.SearchStrategy:
+    """What an attempt asks for: memory (MB), walltime (min), a partition, excluded nodes."""
+    from paracore.backoff import AttemptResources
+
+    return st.builds(
+        AttemptResources,
+        partition=st.one_of(st.none(), slurm_words()),
+        mem_mb=st.one_of(st.none(), st.integers(1, 4 * 1024 * 1024)),
+        time_min=st.one_of(st.none(), st.integers(1, MAX_WALLTIME_MINUTES)),
+        exclude=st.lists(slurm_words(), max_size=3),
+    )
+
+
+def retry_limits() -> st.SearchStrategy:
+    """A partition's caps: most memory per node and MaxTime, either possibly unknown."""
+    from paracore.backoff import Limits
+
+    return st.builds(
+        Limits,
+        max_mem_mb=st.one_of(st.none(), st.integers(1, 4 * 1024 * 1024)),
+        max_time_min=st.one_of(st.none(), st.integers(1, MAX_WALLTIME_MINUTES)),
+    )
+
+
+def escalating_policies() -> st.SearchStrategy[RetryPolicy]:
+    """Retry policies with any valid memory and time factors."""
+    return st.builds(
+        RetryPolicy,
+        retries=st.integers(0, 10),
+        mem_factor=st.floats(1, 4, allow_nan=False),
+        time_factor=st.floats(1, 4, allow_nan=False),
+        exclude_failed_nodes=st.booleans(),
+    )
