@@ -7,11 +7,12 @@ hand it to :func:`submit`, the one place that touches the scheduler. The conveni
 
 from paracore.api import map_cmds, map_func, run_cmd
 from paracore.autotune import PilotError, Recommendation, Suggestion, TaskMeasurement, recommend
-from paracore.backoff import RetryPolicy, schedule
+from paracore.backoff import AttemptResources, RetryPolicy, escalate, schedule
 from paracore.config import ConfigError, Origin, ResolvedConfig, Setting
 from paracore.config_files import resolve, with_preset
 from paracore.exceptions import (
     CommandFailedError,
+    DependencyError,
     JobFailedError,
     JobTimeoutError,
     ParacoreError,
@@ -19,7 +20,8 @@ from paracore.exceptions import (
     SpecError,
     SubmissionError,
 )
-from paracore.handle import Attempt, SubmitHandle, gather
+from paracore.failures import FailureClass, classify
+from paracore.handle import Attempt, RetryGroup, SubmitHandle, gather
 from paracore.params import describe, job_name, to_submitit_params
 from paracore.pilot import autotune_from_pilot
 from paracore.report import plot_report, show_report
@@ -50,12 +52,15 @@ __version__ = "0.1.0"
 __all__ = [
     "NOT_GIVEN",
     "Attempt",
+    "AttemptResources",
     "Call",
     "Command",
     "CommandFailedError",
     "CommandResult",
     "ConfigError",
+    "DependencyError",
     "EnvPolicy",
+    "FailureClass",
     "JobFailedError",
     "JobSpec",
     "JobTimeoutError",
@@ -67,6 +72,7 @@ __all__ = [
     "RemoteError",
     "ResolvedConfig",
     "Resources",
+    "RetryGroup",
     "RetryPolicy",
     "Setting",
     "SpecError",
@@ -77,8 +83,10 @@ __all__ = [
     "autotune_from_pilot",
     "autotuned",
     "backend_for",
+    "classify",
     "describe",
     "detect_backend",
+    "escalate",
     "gather",
     "job_name",
     "map_cmds",

@@ -57,8 +57,10 @@ class JobFailedError(ParacoreError, RuntimeError):
         stdout_path: str | None = None,
         stderr_path: str | None = None,
         attempts: Sequence[object] = (),
+        failure_class: str | None = None,
     ) -> None:
         self.job_id = job_id
+        self.failure_class = failure_class
         self.state = state
         self.exc_type = exc_type
         self.exc_message = exc_message
@@ -76,3 +78,7 @@ class CommandFailedError(JobFailedError):
 
 class RemoteError(JobFailedError):
     """A Python call raised inside the job; the original type and message are kept."""
+
+
+class DependencyError(JobFailedError):
+    """A job cannot run because a job it depends on (``after_ok``) failed or was cancelled."""

@@ -4,7 +4,7 @@ Nothing here touches a scheduler, the real clock or the file system, so tests th
 :class:`~paracore.handle.SubmitHandle` (waits, timeouts, retries with backoff) run instantly
 and deterministically::
 
-    from paracore.backoff import RetryPolicy
+    from paracore.backoff import AttemptResources, Limits, RetryPolicy
     from paracore.testing import FakeClock, FakeJob, FakeSubmitter
 
     clock = FakeClock()
@@ -27,11 +27,13 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from paracore.backoff import RetryPolicy
+import attrs
+
+from paracore.backoff import AttemptResources, Limits, RetryPolicy
 from paracore.exceptions import JobFailedError
 from paracore.handle import SubmitHandle
 
-__all__ = ["FakeClock", "FakeJob", "FakeSubmitter"]
+__all__ = ["FakeClock", "FakeJob", "FakeRecord", "FakeSubmitter"]
 
 _NEVER = -1
 
@@ -71,6 +73,16 @@ class FakeClock:
         return self._now - self.start
 
 
+@attrs.frozen
+class FakeRecord:
+    """The parts of a :class:`~paracore.slurm.accounting.JobRecord` a handle reads."""
+
+    state: str
+    nodes: str = ""
+    exit_code: int | None = None
+    exit_signal: int | None = None
+
+
 class FakeJob:
     """One scripted attempt implementing the :class:`~paracore.handle.RunningJob` protocol.
 
@@ -89,6 +101,7 @@ class FakeJob:
         array_index: int | None = None,
         stdout_path: str | None = None,
         stderr_path: str | None = None,
+        nodes: str | None = None,
     ) -> None:
         if after_polls != _NEVER and after_polls < 0:
             raise ValueError(f"after_polls must be >= 0, got {after_polls}")
@@ -101,6 +114,7 @@ class FakeJob:
         self.array_index = array_index
         self.stdout_path = stdout_path
         self.stderr_path = stderr_path
+        self.nodes = nodes
         self.polls = 0
         self.cancelled = False
         self.cancel_calls = 0
@@ -148,6 +162,12 @@ class FakeJob:
         if self._finished():
             return self._final_state
         return "PENDING" if self.polls == 0 else "RUNNING"
+
+    def record(self) -> FakeRecord | None:
+        """A scheduler-like record once finished (for the node a failure happened on)."""
+        if not self._finished():
+            return None
+        return FakeRecord(state=self.state, nodes=self.nodes or "")
 
     def done(self) -> bool:
         """Count a poll; True once the scripted number of polls has passed (or cancelled)."""
@@ -198,6 +218,7 @@ class FakeSubmitter:
         self._script = list(script)
         self._prefix = prefix
         self.jobs: list[FakeJob] = []
+        self.requests: list[AttemptResources | None] = []
 
     @property
     def submissions(self) -> int:
@@ -209,8 +230,12 @@ class FakeSubmitter:
         """How many jobs were handed out after the first (i.e. retries)."""
         return max(0, len(self.jobs) - 1)
 
-    def submit(self) -> FakeJob:
-        """The next scripted job; usable as a SubmitHandle's ``resubmit`` callable."""
+    def submit(self, resources: AttemptResources | None = None) -> FakeJob:
+        """The next scripted job; usable as a SubmitHandle's ``resubmit`` callable.
+
+        ``resources`` (what the handle asked this attempt for) is kept in ``requests``.
+        """
+        self.requests.append(resources)
         n = len(self.jobs)
         if n >= len(self._script):
             raise AssertionError(
@@ -232,6 +257,9 @@ class FakeSubmitter:
         rng: random.Random | None = None,
         poll_s: float = 1.0,
         max_poll_s: float = 10.0,
+        resources: AttemptResources | None = None,
+        limits: Limits | None = None,
+        parents: tuple[SubmitHandle, ...] = (),
     ) -> SubmitHandle:
         """Submit the first scripted job and wrap it in a SubmitHandle that resubmits here.
 
@@ -243,6 +271,9 @@ class FakeSubmitter:
             job_name=job_name,
             retry=retry if retry is not None else RetryPolicy(),
             resubmit=self.submit,
+            resources=resources,
+            limits=(lambda _partition: limits) if limits is not None else None,
+            parents=parents,
             rng=rng if rng is not None else random.Random(0),
             clock=clock.now,
             sleep=clock.sleep,

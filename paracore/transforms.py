@@ -21,6 +21,7 @@ import attrs
 from toolz import compose_left, curry
 
 from paracore.exceptions import SpecError
+from paracore.failures import FailureClass
 from paracore.sentinel import NOT_GIVEN
 from paracore.spec import JobSpec, Resources
 from paracore.units import parse_memory, parse_walltime
@@ -159,17 +160,40 @@ def with_retries(
     multiplier: float | None = None,
     cap_s: float | None = None,
     jitter: float | None = None,
+    retry_on: Any = None,
+    user_errors: bool = True,
+    mem_factor: float | None = None,
+    time_factor: float | None = None,
 ) -> JobSpec:
-    """Resubmit a failed job up to ``retries`` times, waiting with exponential backoff."""
+    """Resubmit failed work up to ``retries`` times, waiting with exponential backoff.
+
+    Infrastructure failures (timeout, out of memory, node failure, preemption, boot failure,
+    scheduler unreachable) are always retried; so are user errors (non-zero exit, Python
+    exception) unless ``user_errors=False``, because ``retries=N`` is what users write for
+    flaky tasks. ``retry_on`` (failure class names) replaces the set entirely. Cancellations
+    and failed dependencies are never retried. ``mem_factor``/``time_factor`` set how much
+    more memory/time an attempt asks for after running out of it. See docs/retries.md.
+    """
     changes: dict[str, Any] = {"retries": retries}
     for key, value in (
         ("backoff_s", backoff_s),
         ("multiplier", multiplier),
         ("cap_s", cap_s),
         ("jitter", jitter),
+        ("mem_factor", mem_factor),
+        ("time_factor", time_factor),
     ):
         if value is not None:
             changes[key] = value
+    if retry_on is not None:
+        changes["retry_on"] = retry_on
+    else:
+        current = set(spec.retry.retry_on)
+        if user_errors:
+            current.add(FailureClass.USER_ERROR)
+        else:
+            current.discard(FailureClass.USER_ERROR)
+        changes["retry_on"] = frozenset(current)
     return attrs.evolve(spec, retry=attrs.evolve(spec.retry, **changes))
 
 

@@ -8,16 +8,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paracore.backoff import RetryPolicy, schedule
-from paracore.exceptions import JobFailedError, JobTimeoutError, ParacoreError
-from paracore.handle import SubmitHandle, gather
+from paracore.backoff import AttemptResources, Limits, RetryPolicy, schedule
+from paracore.exceptions import DependencyError, JobFailedError, JobTimeoutError, ParacoreError
+from paracore.failures import DEFAULT_RETRY_ON, FailureClass
+from paracore.handle import RetryGroup, SubmitHandle, gather
 from paracore.testing import FakeClock, FakeJob, FakeSubmitter
 
 NO_JITTER = RetryPolicy(retries=0, backoff_s=5, jitter=0)
+# FakeJob.failing ends FAILED, a user error: these policies retry it, as retries=N does.
+WITH_USER_ERRORS = DEFAULT_RETRY_ON | {FailureClass.USER_ERROR}
 
 
 def _policy(retries: int, **fields) -> RetryPolicy:
-    return RetryPolicy(retries=retries, **{"backoff_s": 5.0, "jitter": 0.0, **fields})
+    return RetryPolicy(
+        retries=retries,
+        **{"backoff_s": 5.0, "jitter": 0.0, "retry_on": WITH_USER_ERRORS, **fields},
+    )
 
 
 def small_policies() -> st.SearchStrategy[RetryPolicy]:
@@ -29,6 +35,7 @@ def small_policies() -> st.SearchStrategy[RetryPolicy]:
         multiplier=st.floats(1, 3),
         cap_s=st.floats(0, 300),
         jitter=st.one_of(st.just(0.0), st.floats(0, 0.9)),
+        retry_on=st.just(WITH_USER_ERRORS),
     )
 
 
@@ -328,3 +335,149 @@ def test_handle_exposes_job_fields() -> None:
     assert (handle.job_id, handle.array_index, handle.job_name) == ("77_3", 3, "demo")
     assert (handle.stdout_path, handle.stderr_path) == ("/l/77_3.out", "/l/77_3.err")
     assert "77_3" in repr(handle)
+
+
+# --- failure classes, escalation, groups and dependencies ---------------------------------
+
+
+def test_oom_retry_asks_for_more_memory_and_records_it() -> None:
+    """After OUT_OF_MEMORY the next attempt asks 1.5x memory; attempts record both."""
+    submitter = FakeSubmitter(
+        [FakeJob.failing("oom", state="OUT_OF_MEMORY"), FakeJob.succeeding(1)]
+    )
+    start = AttemptResources(mem_mb=1000, time_min=10, partition="p")
+    handle = submitter.handle(retry=RetryPolicy(retries=1, backoff_s=0), resources=start)
+    assert handle.result(timeout=10) == 1
+    assert submitter.requests == [None, AttemptResources(mem_mb=1500, time_min=10, partition="p")]
+    assert [a.resources.mem_mb for a in handle.attempts] == [1000, 1500]
+    assert handle.attempts[0].failure_class is FailureClass.OUT_OF_MEMORY
+
+
+def test_escalation_past_the_partition_cap_fails_with_a_clear_message() -> None:
+    """At the partition's memory cap an OOM is not retried; the error says why."""
+    submitter = FakeSubmitter([FakeJob.failing("oom", state="OUT_OF_MEMORY")])
+    handle = submitter.handle(
+        retry=RetryPolicy(retries=3, backoff_s=0),
+        resources=AttemptResources(mem_mb=4096, partition="short"),
+        limits=Limits(max_mem_mb=4096),
+    )
+    with pytest.raises(JobFailedError, match="most partition short allows"):
+        handle.result(timeout=10)
+    assert submitter.submissions == 1
+
+
+def test_node_failure_excludes_the_node() -> None:
+    """After NODE_FAIL on n3 the next attempt excludes n3."""
+    submitter = FakeSubmitter(
+        [FakeJob.failing("node", state="NODE_FAIL", nodes="n3"), FakeJob.succeeding(2)]
+    )
+    handle = submitter.handle(retry=RetryPolicy(retries=1, backoff_s=0))
+    assert handle.result(timeout=10) == 2
+    assert submitter.requests[1].exclude == ("n3",)
+
+
+def test_cancellation_and_user_errors_by_default_are_not_retried() -> None:
+    """A bare policy never retries a cancellation, nor a user error."""
+    for state in ("CANCELLED by 0", "FAILED"):
+        submitter = FakeSubmitter([FakeJob.failing("x", state=state), FakeJob.succeeding(1)])
+        handle = submitter.handle(retry=RetryPolicy(retries=5, backoff_s=0))
+        with pytest.raises(JobFailedError, match="not retried"):
+            handle.result(timeout=10)
+        assert submitter.submissions == 1
+
+
+def _group(clock: FakeClock, scripts: list[list[FakeJob]], policy: RetryPolicy):
+    """Handles sharing a RetryGroup whose resubmissions pop the next scripted job per index."""
+    queues = [list(s) for s in scripts]
+    calls: list[tuple[list[int], AttemptResources]] = []
+    handles = [
+        SubmitHandle(q.pop(0), job_name="g", retry=policy, clock=clock.now, sleep=clock.sleep)
+        for q in queues
+    ]
+
+    def resubmit_many(indices, resources):
+        calls.append((list(indices), resources))
+        return [queues[i].pop(0) for i in indices]
+
+    RetryGroup(handles, resubmit_many, retry=policy, clock=clock.now)
+    return handles, calls
+
+
+def test_group_resubmits_failures_of_one_round_together_and_keeps_order() -> None:
+    """Elements failing in the same round go back as ONE batch; results stay in input order."""
+    clock = FakeClock()
+    scripts = [[FakeJob.succeeding(i, after_polls=2)] for i in range(6)]
+    scripts[1] = [FakeJob.failing("x", after_polls=1), FakeJob.succeeding(1, after_polls=1)]
+    scripts[4] = [FakeJob.failing("y", after_polls=1), FakeJob.succeeding(4, after_polls=3)]
+    handles, calls = _group(clock, scripts, _policy(2))
+    assert gather(handles, timeout=1000, clock=clock.now, sleep=clock.sleep) == list(range(6))
+    assert [c[0] for c in calls] == [[1, 4]]
+    assert handles[0].group.rounds == [(1, 4)]
+
+
+def test_group_batches_by_resources() -> None:
+    """An OOM element and a user-error element of one round need two different batches."""
+    clock = FakeClock()
+    scripts = [
+        [FakeJob.failing("oom", state="OUT_OF_MEMORY"), FakeJob.succeeding("a")],
+        [FakeJob.failing("bug"), FakeJob.succeeding("b")],
+        [FakeJob.succeeding("c")],
+    ]
+    handles, calls = _group(clock, scripts, _policy(1))
+    for h in handles:
+        h._resources = AttemptResources(mem_mb=100)
+    assert gather(handles, timeout=1000, clock=clock.now, sleep=clock.sleep) == ["a", "b", "c"]
+    assert sorted((c[0], c[1].mem_mb) for c in calls) == [([0], 150), ([1], 100)]
+
+
+def test_child_of_failed_parent_raises_dependency_error() -> None:
+    """A pending child whose parent failed finally is cancelled and raises DependencyError."""
+    clock = FakeClock()
+    parent = FakeSubmitter([FakeJob.failing("boom", after_polls=2)], prefix="parent").handle(
+        retry=NO_JITTER, clock=clock
+    )
+    child_sub = FakeSubmitter([FakeJob.never_done()], prefix="child")
+    child = child_sub.handle(retry=NO_JITTER, clock=clock, parents=(parent,))
+    with pytest.raises(DependencyError, match="parent-1"):
+        child.result(timeout=100)
+    assert child_sub.jobs[0].cancelled
+    assert clock.elapsed < 100
+
+
+def test_child_waits_for_a_retried_parent_then_runs_again() -> None:
+    """A child cancelled because its parent's first attempt failed runs once the retry succeeds."""
+    clock = FakeClock()
+    parent = FakeSubmitter(
+        [FakeJob.failing("flaky", after_polls=1), FakeJob.succeeding("p", after_polls=3)],
+        prefix="parent",
+    ).handle(retry=_policy(1), clock=clock)
+    child_sub = FakeSubmitter(
+        [FakeJob.failing("dep", state="PENDING_DEP"), FakeJob.succeeding("c")], prefix="child"
+    )
+    child_sub.jobs  # noqa: B018
+    child_sub._script[0]._error = DependencyError(
+        "cancelled: dependency", job_id="child-1", state="CANCELLED", failure_class="dependency"
+    )
+    child = child_sub.handle(retry=NO_JITTER, clock=clock, parents=(parent,))
+    assert child.result(timeout=1000) == "c"
+    assert [a.failure_class for a in child.attempts] == [FailureClass.DEPENDENCY, None]
+    assert parent.result(timeout=0) == "p"
+
+
+def test_final_error_lists_every_attempt_with_class_resources_and_logs() -> None:
+    """The exhausted error names each attempt's job, class, resources, and all log paths."""
+    jobs = [
+        FakeJob.failing("oom", state="OUT_OF_MEMORY", stdout_path=f"/l/{i}.out",
+                        stderr_path=f"/l/{i}.err")
+        for i in range(3)
+    ]  # fmt: skip
+    handle = FakeSubmitter(jobs).handle(
+        retry=RetryPolicy(retries=2, backoff_s=0), resources=AttemptResources(mem_mb=100)
+    )
+    with pytest.raises(JobFailedError) as info:
+        handle.result(timeout=10)
+    message = str(info.value)
+    for i, mem in enumerate((100, 150, 225)):
+        assert f"fake-{i + 1} OUT_OF_MEMORY (out_of_memory)" in message
+        assert f"mem {mem}M" in message
+        assert f"/l/{i}.err" in message

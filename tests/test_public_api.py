@@ -37,6 +37,7 @@ BUILTIN_PARENT = {
     "JobFailedError": RuntimeError,
     "CommandFailedError": RuntimeError,
     "RemoteError": RuntimeError,
+    "DependencyError": RuntimeError,
 }
 
 

@@ -14,6 +14,7 @@ from toolz import pipe
 
 import paracore
 from paracore.exceptions import SpecError
+from paracore.failures import DEFAULT_RETRY_ON, FailureClass
 from paracore.sentinel import NOT_GIVEN
 from paracore.spec import JobSpec, Resources
 from paracore.transforms import (
@@ -192,8 +193,20 @@ def test_with_retries_sets_policy(spec: JobSpec, policy) -> None:
         multiplier=policy.multiplier,
         cap_s=policy.cap_s,
         jitter=policy.jitter,
+        retry_on=policy.retry_on,
+        mem_factor=policy.mem_factor,
+        time_factor=policy.time_factor,
     )
     assert out.retry == policy
+
+
+@given(job_specs(), st.integers(0, 5))
+def test_with_retries_retries_user_errors_unless_told_not_to(spec: JobSpec, n: int) -> None:
+    """with_retries(n) adds user errors to the retried classes; user_errors=False removes them."""
+    assert FailureClass.USER_ERROR in with_retries(n, spec).retry.retry_on
+    infra_only = with_retries(n, spec, user_errors=False).retry.retry_on
+    assert FailureClass.USER_ERROR not in infra_only
+    assert with_retries(n, spec).retry.retry_on >= DEFAULT_RETRY_ON
 
 
 # --- precedence ---------------------------------------------------------------------------
