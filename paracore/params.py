@@ -36,6 +36,16 @@ SLURM_PARAM_NAMES: frozenset[str] = frozenset(
 LOCAL_PARAM_NAMES: frozenset[str] = frozenset({"name", "timeout_min", "cpus_per_task", "mem_gb"})
 
 
+WARNING_SIGNAL = "URG@60"
+"""The pre-timeout warning paracore asks Slurm for: one that processes ignore by default.
+
+submitit asks for USR2 90 s before the time limit and, in a task that cannot checkpoint,
+answers it by ending the job as FAILED, up to 150 s early (Slurm may signal 60 s early).
+paracore's tasks run to their limit instead, and one that overruns ends TIMEOUT, as sbatch
+users expect. An explicit ``extra={"signal": ...}`` wins.
+"""
+
+
 def with_builtin_defaults(spec: JobSpec) -> JobSpec:
     """Fill whatever is still unset from the built-in defaults, the lowest layer."""
     return with_config(BUILTIN_DEFAULTS, spec, source="built-in defaults")
@@ -112,8 +122,7 @@ def to_submitit_params(spec: JobSpec, kind: ExecutorKind) -> dict[str, Any]:
     parallelism, _warning = effective_parallelism(spec)
     if parallelism is not None:
         params["slurm_array_parallelism"] = parallelism
-    if res.extra:
-        params["slurm_additional_parameters"] = dict(res.extra)
+    params["slurm_additional_parameters"] = {"signal": WARNING_SIGNAL, **dict(res.extra)}
     return params
 
 

@@ -15,6 +15,7 @@ from paracore.names import ALLOWED_PATTERN, sanitize
 from paracore.params import (
     LOCAL_PARAM_NAMES,
     SLURM_PARAM_NAMES,
+    WARNING_SIGNAL,
     effective_parallelism,
     job_name,
     to_submitit_params,
@@ -98,7 +99,7 @@ def test_params_reflect_resolved_resources(spec: JobSpec) -> None:
     for field in ("partition", "account", "qos"):
         value = getattr(res, field)
         assert params.get(f"slurm_{field}") == (value if isinstance(value, str) else None)
-    assert params.get("slurm_additional_parameters", {}) == dict(res.extra)
+    assert params["slurm_additional_parameters"] == {"signal": WARNING_SIGNAL, **dict(res.extra)}
 
 
 @given(memory_mb(1024 * 1024), walltime_minutes(10_000))
