@@ -586,18 +586,11 @@ def _submission_error(err: Exception, spec: JobSpec) -> SubmissionError:
     return SubmissionError(f"sbatch refused job {job_name(spec)!r}: {detail}")
 
 
-# submitit asks Slurm for SIGUSR2 90 s before the time limit and then ends a job that cannot
-# checkpoint itself at once: it ends FAILED, early, instead of TIMEOUT. paracore retries
-# timeouts itself (with more time), so it asks for a signal nothing handles instead.
-_NO_PRE_TIMEOUT_SIGNAL = "URG@1"
-
-
 def _tagged(spec: JobSpec, kind: str, after: Sequence[str]) -> JobSpec:
     """The spec with this submission's unique ``--comment`` token and its dependencies."""
     if kind != "slurm":
         return spec
     extra = dict(spec.resources.extra)
-    extra.setdefault("signal", _NO_PRE_TIMEOUT_SIGNAL)
     token = f"paracore-{uuid.uuid4().hex[:16]}"
     extra["comment"] = f"{extra['comment']}-{token}" if extra.get("comment") else token
     if after:
