@@ -90,13 +90,16 @@ def classify(
     exit_signal: int | None = None,
     reason: str = "",
     stderr_tail: str = "",
+    step_states: tuple[str, ...] = (),
 ) -> FailureClass:
     """The class of a failed attempt from its scheduler record; total, pure.
 
     ``state`` is sacct's State as printed (``"CANCELLED by 1000"`` is fine); ``exit_code`` and
     ``exit_signal`` are the two halves of ExitCode; ``reason`` is sacct's Reason;
     ``stderr_tail`` is the end of the job's stderr, needed only to recognise a memory kill by
-    ``OverMemoryKill`` (``FAILED 0:9``).
+    ``OverMemoryKill`` (``FAILED 0:9``). ``step_states`` are the states of the job's steps:
+    when the payload runs in a step (``srun``, as submitit does) and is OOM-killed there, the
+    step ends ``OUT_OF_MEMORY`` while the job row says ``FAILED 1:0`` (measured here).
     """
     word = state_word(state)
     cancelled_by_someone = len(str(state).split()) > 1 and " by " in f" {state} "
@@ -107,7 +110,10 @@ def classify(
         return FailureClass.CANCELLED
     if word == "PENDING" and str(reason).strip() == "DependencyNeverSatisfied":
         return FailureClass.DEPENDENCY
-    if word in ("FAILED", "COMPLETED") and any(m in stderr_tail for m in _MEMORY_KILL_MARKS):
+    if word in ("FAILED", "COMPLETED") and (
+        any(m in stderr_tail for m in _MEMORY_KILL_MARKS)
+        or any(state_word(s) == "OUT_OF_MEMORY" for s in step_states)
+    ):
         return FailureClass.OUT_OF_MEMORY
     return _BY_STATE.get(word, FailureClass.UNKNOWN)
 

@@ -369,6 +369,7 @@ class SubmititJob:
                 exit_signal=record.exit_signal,
                 reason=record.reason,
                 stderr_tail=_tail(self.stderr_path),
+                step_states=record.step_states,
             )
             if killed not in (FailureClass.USER_ERROR, FailureClass.UNKNOWN):
                 error.failure_class = killed.value

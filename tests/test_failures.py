@@ -60,6 +60,11 @@ def test_unknown_states_map_to_the_safe_default(state: str) -> None:
             FailureClass.OUT_OF_MEMORY,
         ),
         ("FAILED", {"exit_code": 0, "exit_signal": 9}, FailureClass.USER_ERROR),
+        (
+            "FAILED",
+            {"exit_code": 1, "exit_signal": 0, "step_states": ("FAILED", "OUT_OF_MEMORY")},
+            FailureClass.OUT_OF_MEMORY,
+        ),
         ("TIMEOUT", {"exit_code": 0, "exit_signal": 0}, FailureClass.TIMEOUT),
         ("NODE_FAIL", {}, FailureClass.NODE_FAILURE),
         ("PREEMPTED", {}, FailureClass.PREEMPTION),
@@ -247,3 +252,26 @@ def test_sbatch_retry_never_duplicates(failures: int, created: bool, seed: int) 
     else:
         assert code != 0 and not slurm.jobs
     assert sleeps == list(itertools.islice(delays, len(sleeps)))
+
+
+def test_sacct_records_keep_step_states_for_classification() -> None:
+    """A job row FAILED 1:0 whose srun step ended OUT_OF_MEMORY (measured) is out of memory."""
+    from paracore.slurm.accounting import parse_sacct
+
+    text = "\n".join(
+        [
+            "1321|retry-oom|FAILED|1:0|None|00:00:01||256M|00:05:00|debug|vm|1|s|e",
+            "1321.batch|batch|FAILED|1:0||00:00:01|1088K||||vm|1|s|e",
+            "1321.0|python3|OUT_OF_MEMORY|0:125||00:00:01|812K||||vm|1|s|e",
+        ]
+    )
+    record = parse_sacct(text)["1321"]
+    assert record.step_states == ("FAILED", "OUT_OF_MEMORY")
+    assert record.max_rss_kb == 1088
+    found = classify(
+        record.state_raw,
+        exit_code=record.exit_code,
+        exit_signal=record.exit_signal,
+        step_states=record.step_states,
+    )
+    assert found is FailureClass.OUT_OF_MEMORY

@@ -77,6 +77,7 @@ class JobRecord:
     alloc_cpus: int | None
     start: str
     end: str
+    step_states: tuple[str, ...] = ()  # first words of the steps' states (.batch, .0, ...)
 
     @property
     def terminal(self) -> bool:
@@ -153,6 +154,7 @@ def parse_sacct(text: str) -> dict[str, JobRecord]:
     """Records by job id (``123`` or ``123_4``) from ``sacct -P -n -o <SACCT_FIELDS>`` output."""
     jobs: dict[str, dict[str, str]] = {}
     rss: dict[str, int] = {}
+    steps: dict[str, list[str]] = {}
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) != len(SACCT_FIELDS):
@@ -160,6 +162,9 @@ def parse_sacct(text: str) -> dict[str, JobRecord]:
         row = dict(zip(SACCT_FIELDS, parts, strict=True))
         job_id, _, step = row["JobID"].partition(".")
         if step:
+            step_state = row["State"].split()
+            if step_state:
+                steps.setdefault(job_id, []).append(step_state[0])
             value = _rss(row["MaxRSS"])
             if value is not None:
                 rss[job_id] = max(rss.get(job_id, 0), value)
@@ -187,6 +192,7 @@ def parse_sacct(text: str) -> dict[str, JobRecord]:
             alloc_cpus=_int_or_none(row["AllocCPUS"]),
             start=row["Start"],
             end=row["End"],
+            step_states=tuple(steps.get(job_id, ())),
         )
     return records
 
