@@ -28,13 +28,6 @@ FACTOR = 1.3
 """Safety margin applied to the measured p95 duration and peak memory."""
 MIN_TIME_MIN = 1
 """Never recommend less than one minute."""
-SUBMITIT_SIGNAL_S = 150
-"""Seconds of a Slurm job's time limit that the payload cannot use.
-
-submitit asks Slurm for ``--signal=USR2@90`` and ends a job that is not checkpointable when
-the signal arrives; Slurm may send it up to 60 s earlier than asked. So on Slurm the usable
-walltime is ``time_min * 60 - 150`` s (observed: a 2-minute job signalled 1 s after its
-start), and the pilot adds this margin to the seed's formula."""
 MIN_MEM_GB = 1
 """Never recommend less than one GB (the finer ``mem`` never goes below 64 MB)."""
 MIN_MEM_MB = 64
@@ -146,9 +139,9 @@ class PartitionLimits:
 # ---------------------------------------------------------------- formulas
 
 
-def time_from_p95(p95_s: float, factor: float = FACTOR, margin_s: float = 0) -> int:
-    """``ceil((p95 * factor + margin_s) / 60)`` minutes, at least :data:`MIN_TIME_MIN`."""
-    return max(MIN_TIME_MIN, math.ceil((p95_s * factor + margin_s) / 60))
+def time_from_p95(p95_s: float, factor: float = FACTOR) -> int:
+    """``ceil(p95 * factor / 60)`` minutes, at least :data:`MIN_TIME_MIN`."""
+    return max(MIN_TIME_MIN, math.ceil(p95_s * factor / 60))
 
 
 def mem_gb_from_peak(max_rss_mb: float, factor: float = FACTOR) -> int:
@@ -205,7 +198,6 @@ class Recommendation:
     warnings: tuple[str, ...] = ()
     limits: PartitionLimits | None = None
     backend: str = ""
-    signal_margin_s: float = 0
 
     def as_dict(self) -> dict[str, Any]:
         """``{time_min, mem_gb, cpus_per_task, array_parallelism}``: splat into map_cmds."""
@@ -229,7 +221,7 @@ class Recommendation:
     @property
     def over_time_limit(self) -> tuple[TaskMeasurement, ...]:
         """Successful tasks that took longer than the recommended limit (the long tail)."""
-        limit = self.time_min * 60 - self.signal_margin_s
+        limit = self.time_min * 60
         return tuple(t for t in self.succeeded if (t.duration_s or 0) > limit)
 
     @property
@@ -273,14 +265,12 @@ def recommend(
     factor: float = FACTOR,
     max_failed_fraction: float = MAX_FAILED_FRACTION,
     backend: str = "",
-    signal_margin_s: float = 0,
 ) -> Recommendation:
     """Turn pilot measurements into a :class:`Recommendation` (pure).
 
     Failed tasks are left out of the statistics; more than ``max_failed_fraction`` of them
     raises :class:`PilotError`. With ``measurement="time_only"`` memory is the guess. Every
     value is clamped to ``limits`` (a warning says so) and never below the minimums.
-    ``signal_margin_s`` is added to the time (on Slurm, :data:`SUBMITIT_SIGNAL_S`).
     """
     if measurement not in MEASUREMENTS:
         raise ValueError(f"measurement must be one of {MEASUREMENTS}, got {measurement!r}")
@@ -314,10 +304,9 @@ def recommend(
         warnings.append(f"only {len(ok)} measured tasks: p95 is close to the maximum, weak")
 
     duration = Stats.of([float(t.duration_s) for t in ok])  # type: ignore[arg-type]
-    time_min = time_from_p95(duration.p95, factor, signal_margin_s)
-    margin = f" + {signal_margin_s:g} s submitit signal" if signal_margin_s else ""
+    time_min = time_from_p95(duration.p95, factor)
     formulas = [
-        ("time_min", f"ceil((p95 {duration.p95:.1f} s x {factor}{margin}) / 60) = {time_min} min"),
+        ("time_min", f"ceil(p95 {duration.p95:.1f} s x {factor} / 60) = {time_min} min"),
     ]
     max_time = limits.max_time_min if limits else None
     time_min, note = clamp(time_min, max_time, "time_min", "min")
@@ -396,7 +385,6 @@ def recommend(
         warnings=tuple(warnings),
         limits=limits,
         backend=backend,
-        signal_margin_s=signal_margin_s,
     )
     extra: list[str] = []
     if rec.over_time_limit:

@@ -42,7 +42,6 @@ import cloudpickle
 from paracore.autotune import (
     MAX_FAILED_FRACTION,
     MEASUREMENTS,
-    SUBMITIT_SIGNAL_S,
     PartitionLimits,
     PilotError,
     Suggestion,
@@ -64,7 +63,6 @@ from paracore.transforms import (
 )
 
 STDERR_KEEP_CHARS = 4000
-_SUBMITIT_TIMED_OUT = "timed-out and not checkpointable"
 ACCOUNTING_WAIT_S = 90.0
 """How long to wait for sacct to have final rows (and step MaxRSS) for every pilot task."""
 DEFAULT_TIMEOUT_S = 6 * 3600.0
@@ -276,8 +274,6 @@ def _run_attempt(
                 if record is not None
                 else ((error.state or "FAILED") if error else "COMPLETED")
             )
-            if error is not None and _SUBMITIT_TIMED_OUT in str(error):
-                state = "TIMEOUT"  # submitit ends the job at its signal, before Slurm does
             if record is None and error is None:
                 state, common["error"] = "UNMEASURED", "sacct has no record of the task"
             out.append(
@@ -451,7 +447,6 @@ def autotune_from_pilot(
         seed=seed,
         max_failed_fraction=max_failed_fraction,
         backend=kind,
-        signal_margin_s=SUBMITIT_SIGNAL_S if kind == "slurm" else 0,
     )
     rec = attrs.evolve(rec, warnings=tuple(notes) + rec.warnings)
     for message in rec.warnings:

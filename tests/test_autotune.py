@@ -130,7 +130,6 @@ def test_seed_formulas() -> None:
     """time_min = ceil(p95*1.3/60), mem_gb = ceil(max_rss_mb*1.3/1024), with minimums."""
     assert time_from_p95(100) == math.ceil(130 / 60) == 3
     assert time_from_p95(0) == 1
-    assert time_from_p95(100, margin_s=90) == math.ceil(220 / 60) == 4
     assert mem_gb_from_peak(1000) == 2
     assert mem_gb_from_peak(0) == 1
     assert default_parallelism(100, 4) == 7
