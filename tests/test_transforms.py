@@ -46,6 +46,7 @@ from tests.strategies import (
     slurm_words,
     tag_maps,
     templates,
+    walltime_values,
 )
 
 # --- helpers --------------------------------------------------------------------------------
@@ -72,6 +73,13 @@ def _seconds() -> st.SearchStrategy[float]:
 
 
 # Each public transform, a strategy for its (non-spec) arguments, and the fields it may touch.
+def _presets(definition: dict) -> paracore.ResolvedConfig:
+    """A resolved configuration holding one preset "p" (no files read)."""
+    from paracore.config import Layer, resolve_layers
+
+    return resolve_layers([Layer("test", {"presets": {"p": definition}})])
+
+
 _TRANSFORMS: dict[str, tuple[Callable[[st.DataObject], Callable], tuple[str, ...]]] = {
     "with_resources": (
         lambda d: with_resources(**d.draw(resource_keywords())),
@@ -104,6 +112,12 @@ _TRANSFORMS: dict[str, tuple[Callable[[st.DataObject], Callable], tuple[str, ...
         ("naming.template", "naming.max_len"),
     ),
     "with_tags": (lambda d: with_tags(d.draw(tag_maps())), ("naming.tags",)),
+    "with_preset": (
+        lambda d: paracore.with_preset(
+            "p", presets=_presets({"time": d.draw(walltime_values()), "tags": {"team": "a"}})
+        ),
+        ("resources.time_min", "naming.tags"),
+    ),
     "with_retries": (
         lambda d: with_retries(
             d.draw(st.integers(0, 10)),
@@ -383,6 +397,7 @@ _CURRY_ARGS: dict[str, tuple[tuple, dict]] = {
     "with_retries": ((3,), {"backoff_s": 1.0}),
     "with_start_jitter": ((5.0,), {}),
     "with_tags": (({"project": "demo"},), {}),
+    "with_preset": (("p",), {"presets": _presets({"time": "5m"})}),
     "autotuned": (({"time_min": 30, "cpus_per_task": 2},), {}),
 }
 
