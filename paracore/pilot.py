@@ -51,7 +51,8 @@ from paracore.autotune import (
 )
 from paracore.exceptions import JobFailedError, JobTimeoutError, SpecError
 from paracore.handle import SubmitHandle, gather
-from paracore.slurm.accounting import Runner, query_jobs, run_command
+from paracore.slurm.accounting import query_jobs
+from paracore.slurm.commands import Runner, run_command
 from paracore.spec import Call, Command, JobSpec, Payload
 from paracore.submit import backend_for, submit_map
 from paracore.transforms import (

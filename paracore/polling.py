@@ -18,7 +18,8 @@ import math
 import time
 from collections.abc import Callable, Iterable
 
-from paracore.slurm.accounting import JobRecord, SchedulerUnreachable, query_jobs
+from paracore.slurm.accounting import JobRecord, query_jobs
+from paracore.slurm.commands import SchedulerUnreachable
 
 Query = Callable[[Iterable[str]], dict[str, JobRecord]]
 

@@ -59,8 +59,9 @@ from paracore.runtime import (
 )
 from paracore.sentinel import NOT_GIVEN
 from paracore.slurm import cluster as slurm_cluster
-from paracore.slurm.accounting import SchedulerUnreachable, query_jobs
+from paracore.slurm.accounting import query_jobs
 from paracore.slurm.cluster import checked_for_backend
+from paracore.slurm.commands import SchedulerUnreachable
 from paracore.spec import BACKENDS, Call, Command, JobSpec, Payload
 from paracore.transforms import with_resources
 
@@ -673,7 +674,7 @@ def _limits_for(kind: str) -> Callable[[str | None], Limits | None]:
             return None
         try:
             info = slurm_cluster.CLUSTER_CACHE.info()
-        except slurm_cluster.ClusterUnavailable:
+        except SchedulerUnreachable:
             return None
         part = info.partition(partition) if partition else info.default_partition
         if part is None:

@@ -14,9 +14,9 @@ import paracore as pc
 from paracore.slurm.cluster import (
     ClusterCache,
     ClusterInfo,
-    ClusterUnavailable,
     Node,
     Partition,
+    SchedulerUnreachable,
     checked_for_backend,
     choose_parallelism,
     parse_idle_cpus,
@@ -215,7 +215,7 @@ def test_preflight_skips_when_slurm_does_not_answer() -> None:
     """Without a reachable Slurm, nothing can be checked and nothing is refused."""
 
     def down(cmd):
-        raise ClusterUnavailable("sinfo: not found")
+        raise SchedulerUnreachable("sinfo: not found")
 
     bad = _spec(partition="nope")
     assert preflight(bad, environ={}, cache=ClusterCache(down))[0] is bad

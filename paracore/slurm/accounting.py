@@ -8,12 +8,12 @@ is "not yet known", never "lost".
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 import attrs
 
-from paracore.exceptions import SpecError, SubmissionError
+from paracore.exceptions import SpecError
+from paracore.slurm.commands import Runner, run_command
 from paracore.units import parse_elapsed, parse_memory, parse_rss, parse_walltime
 
 SACCT_FIELDS: tuple[str, ...] = (
@@ -33,8 +33,6 @@ SACCT_FIELDS: tuple[str, ...] = (
     "End",
 )
 
-Runner = Callable[[Sequence[str]], str]
-"""Runs a command and returns its stdout; raises SchedulerUnreachable when it cannot."""
 
 # States after which a job will not change any more.
 TERMINAL_STATES = frozenset(
@@ -51,10 +49,6 @@ TERMINAL_STATES = frozenset(
         "TIMEOUT",
     }
 )
-
-
-class SchedulerUnreachable(SubmissionError):
-    """A Slurm command did not answer (controller or database down, or timed out)."""
 
 
 @attrs.frozen
@@ -201,21 +195,6 @@ def sacct_command(job_ids: Iterable[str]) -> list[str]:
     """One sacct call for all the jobs (array tasks are asked for by their array id)."""
     wanted = sorted({str(j).split("_")[0] for j in job_ids})
     return ["sacct", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(wanted)]
-
-
-def run_command(command: Sequence[str], timeout_s: float = 60.0) -> str:
-    """Run a Slurm command; its stdout, or SchedulerUnreachable naming the command and why."""
-    try:
-        proc = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise SchedulerUnreachable(f"{command[0]} did not answer: {err}") from err
-    if proc.returncode != 0:
-        raise SchedulerUnreachable(
-            f"{' '.join(command[:2])} exited {proc.returncode}: {proc.stderr.strip()}"
-        )
-    return proc.stdout
 
 
 def query_jobs(job_ids: Iterable[str], run: Runner = run_command) -> dict[str, JobRecord]:

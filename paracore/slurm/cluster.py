@@ -11,30 +11,23 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
 from paracore.exceptions import SpecError
 from paracore.params import effective_parallelism
+from paracore.slurm.commands import Runner, SchedulerUnreachable, run_command
 from paracore.spec import JobSpec
 from paracore.transforms import with_array
 from paracore.units import format_memory, parse_walltime
-
-Runner = Callable[[Sequence[str]], str]
-"""Runs a command and returns its stdout; raises ClusterUnavailable when it cannot."""
 
 _UNLIMITED = frozenset({"UNLIMITED", "INFINITE", "NONE", ""})
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 _RECORD_FIELD = re.compile(
     r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=(.*?)(?=\s+[A-Za-z][A-Za-z0-9_:/]*=|\s*$)"
 )
-
-
-class ClusterUnavailable(Exception):
-    """sinfo/scontrol could not be run or did not answer (not a paracore user error)."""
 
 
 # ---------------------------------------------------------------- values
@@ -313,19 +306,6 @@ def validation_enabled(validate: bool | None, environ: Mapping[str, str]) -> boo
 # ---------------------------------------------------------------- the shell
 
 
-def run_command(cmd: Sequence[str], timeout: float = 20) -> str:
-    """Run a Slurm query; raise ClusterUnavailable if it cannot be run or fails."""
-    try:
-        proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise ClusterUnavailable(f"{cmd[0]}: {err}") from err
-    if proc.returncode != 0:
-        raise ClusterUnavailable(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.returncode}")
-    return proc.stdout
-
-
 class ClusterCache:
     """Asks the cluster about partitions and nodes once, and keeps the answer.
 
@@ -383,7 +363,7 @@ def preflight(
         return spec, warnings
     try:
         info: ClusterInfo | None = cache.info()
-    except ClusterUnavailable:
+    except SchedulerUnreachable:
         info = None
     if enabled and info is not None:
         problems = validate_spec(spec, info, origins)
@@ -413,7 +393,7 @@ def settle_auto_parallelism(
         return capped, "array_parallelism='auto': no partition to ask sinfo about; not set"
     try:
         idle = cache.idle_cpus(partition)
-    except ClusterUnavailable as err:
+    except SchedulerUnreachable as err:
         return capped, f"array_parallelism='auto': sinfo did not answer ({err}); not set"
     cpus = res.cpus_per_task if isinstance(res.cpus_per_task, int) else 1
     return with_array(choose_parallelism(idle, cpus, cap), spec), None
@@ -423,10 +403,10 @@ __all__ = [
     "CLUSTER_CACHE",
     "ClusterCache",
     "ClusterInfo",
-    "ClusterUnavailable",
     "Node",
     "Partition",
     "Problem",
+    "SchedulerUnreachable",
     "checked_for_backend",
     "choose_parallelism",
     "first_error",
