@@ -260,7 +260,8 @@ def wait_for_job(
     while True:
         rows = sacct_rows(job_id)
         main = next((r for r in rows if r.job_id == str(job_id)), None)
-        if main is not None and main.terminal:
+        # slurmdbd may briefly hold a terminal row whose other fields are not filled in yet
+        if main is not None and main.terminal and main.partition:
             batch = next((r for r in rows if r.job_id == f"{job_id}.batch"), None)
             never_started = main.start in {"", "Unknown", "None"}
             if never_started or (batch is not None and batch.terminal):

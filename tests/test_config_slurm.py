@@ -10,7 +10,7 @@ import pytest
 
 import paracore as pc
 from paracore.slurm.cluster import preflight
-from tests.slurm_helpers import job_row, sacct_rows, wait_for_job
+from tests.slurm_helpers import job_row, wait_for_job
 
 pytestmark = pytest.mark.slurm
 
@@ -122,8 +122,7 @@ def test_a_profile_from_paracore_yaml_reaches_the_scheduler(project: Path) -> No
     assert record["MinMemoryNode"] == "512M"
     assert record["TimeLimit"] == "00:03:00"
     assert handle.result(timeout=300).stdout.strip() == "ok"
-    wait_for_job(handle.job_id, timeout=120)
-    row = job_row(sacct_rows(handle.job_id), handle.job_id)
+    row = job_row(wait_for_job(handle.job_id, timeout=120), handle.job_id)
     assert (row.partition, row.state) == ("short", "COMPLETED")
 
 

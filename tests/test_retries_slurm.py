@@ -272,6 +272,7 @@ def test_sbatch_that_times_out_after_submitting_creates_no_duplicate(
     job = run_cmd("echo once", job_name=name, retry_backoff_s=0, **QUICK)
     assert job.result(timeout=300).stdout.strip() == "once"
     assert calls.read_text().count("call") == 1
+    wait_for_job(job.job_id, timeout=120)  # sacct has the finished record before we search
     comment = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-o", "Comment", "-j", job.job_id],
         capture_output=True,
