@@ -1,4 +1,4 @@
-"""The interpreter: the one module that imports submitit and touches the scheduler.
+"""The interpreter: the one place that submits work to a scheduler.
 
 It resolves the backend, checks the spec can be submitted (picklable, command found), builds a
 fresh submitit executor per submission from the pure :func:`~paracore.params.to_submitit_params`
@@ -7,38 +7,31 @@ and wraps each submitit job in a :class:`~paracore.handle.SubmitHandle`.
 
 from __future__ import annotations
 
-import itertools
 import os
-import random
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import cloudpickle
-import submitit
-from submitit.core import utils as submitit_utils
-from submitit.core.utils import FailedJobError, FailedSubmissionError, UncompletedJobError
+from submitit.core.utils import FailedJobError, FailedSubmissionError
 from submitit.slurm import slurm as submitit_slurm
 
-from paracore.backoff import AttemptResources, Limits, RetryPolicy, schedule
+from paracore.backoff import AttemptResources, Limits
 from paracore.exceptions import (
-    CommandFailedError,
     DependencyError,
-    JobFailedError,
-    RemoteError,
     SpecError,
     SubmissionError,
 )
-from paracore.failures import FailureClass, classify
+from paracore.executors import executor_for
+from paracore.failures import FailureClass
 from paracore.handle import RetryGroup, SubmitHandle
+from paracore.jobs import InProcessJob, LocalJob, SubmititJob
 from paracore.params import (
     effective_parallelism,
     job_name,
@@ -46,16 +39,10 @@ from paracore.params import (
     to_submitit_params,
     with_builtin_defaults,
 )
-from paracore.polling import DEFAULT_POLLER, Poller
+from paracore.polling import Poller
 from paracore.runtime import (
-    STDERR_TAIL_CHARS,
     CallTask,
-    CommandFailed,
     CommandTask,
-    SetupFailed,
-    TaskFailure,
-    failure_path,
-    read_failure,
 )
 from paracore.sentinel import NOT_GIVEN
 from paracore.slurm import cluster as slurm_cluster
@@ -66,8 +53,6 @@ from paracore.spec import BACKENDS, Call, Command, JobSpec, Payload
 from paracore.transforms import with_resources
 
 MAX_ARRAY_SIZE = 1000
-SACCT_GRACE_S = 120.0
-"""How long a failed payload waits for sacct to say whether Slurm killed it."""
 """Tasks per Slurm array; Slurm's default MaxArraySize of 1001 allows indices 0..1000."""
 
 Which = Callable[[str], str | None]
@@ -180,310 +165,6 @@ def _check_pickles(field: str, value: object) -> None:
         ) from None
 
 
-# ---------------------------------------------------------------- running jobs
-
-
-def _state_word(state: str) -> str:
-    """``CANCELLED by 0`` -> ``CANCELLED``."""
-    return state.split()[0] if state.strip() else "UNKNOWN"
-
-
-def _tail(path: str | None, chars: int = STDERR_TAIL_CHARS) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - chars))
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-_KILLED_HINTS = {
-    FailureClass.OUT_OF_MEMORY: "it used more memory than it asked for (raise mem)",
-    FailureClass.TIMEOUT: "it ran past its time limit (raise time)",
-    FailureClass.CANCELLED: "it was cancelled",
-    FailureClass.NODE_FAILURE: "its node failed",
-    FailureClass.PREEMPTION: "it was preempted",
-    FailureClass.BOOT_FAILURE: "its node failed to boot",
-    FailureClass.DEPENDENCY: "a job it depends on failed, so Slurm cancelled it",
-}
-
-
-def failure_error(
-    failure: TaskFailure | None,
-    *,
-    job_id: str,
-    state: str,
-    describe: str,
-    stdout_path: str | None,
-    stderr_path: str | None,
-    exit_code: int | None = None,
-    exit_signal: int | None = None,
-    reason: str = "",
-) -> JobFailedError:
-    """Turn what a failed job left behind into the error users see, with its failure class.
-
-    A failure record (the payload raised or exited non-zero) is a user error; otherwise the
-    scheduler's state, exit code, reason and the stderr tail say why (:func:`classify`).
-    """
-    logs = f"logs: {stdout_path} {stderr_path}" if stdout_path else "no log files"
-    common = {
-        "job_id": job_id,
-        "state": state,
-        "stdout_path": stdout_path,
-        "stderr_path": stderr_path,
-    }
-    if failure is not None:
-        common["failure_class"] = FailureClass.USER_ERROR.value
-    if failure is not None and failure.kind == "command":
-        tail = failure.stderr_tail.rstrip()
-        return CommandFailedError(
-            f"{describe} exited with code {failure.returncode} (job {job_id}); {logs}"
-            + (f"\nstderr tail:\n{tail}" if tail else ""),
-            returncode=failure.returncode,
-            stderr_tail=failure.stderr_tail,
-            **common,
-        )
-    if failure is not None:
-        what = "env_setup failed" if failure.kind == "setup" else "raised"
-        error = RemoteError(
-            f"{describe} {what}: {failure.exc_type}: {failure.exc_message} (job {job_id}); {logs}",
-            exc_type=failure.exc_type,
-            exc_message=failure.exc_message,
-            stderr_tail=failure.traceback[-STDERR_TAIL_CHARS:],
-            **common,
-        )
-        if isinstance(failure.exception, BaseException):
-            error.__cause__ = failure.exception
-        return error
-    word = _state_word(state)
-    tail = _tail(stderr_path).rstrip()
-    failure_class = classify(
-        state, exit_code=exit_code, exit_signal=exit_signal, reason=reason, stderr_tail=tail
-    )
-    hint = _KILLED_HINTS.get(failure_class, "it ended without writing a result")
-    exit_text = f" (exit {exit_code}:{exit_signal or 0})" if exit_code is not None else ""
-    error_type = DependencyError if failure_class is FailureClass.DEPENDENCY else JobFailedError
-    return error_type(
-        f"{describe}: job {job_id} ended {word}{exit_text}: {hint}; {logs}"
-        + (f"\nstderr tail:\n{tail}" if tail else ""),
-        stderr_tail=tail,
-        failure_class=failure_class.value,
-        **{**common, "state": word},
-    )
-
-
-class SubmititJob:
-    """A submitit job seen through the RunningJob protocol.
-
-    Its state comes from a shared :class:`~paracore.polling.Poller` (one batched ``sacct``
-    per interval for every job being waited on), never from one query per job. It is done
-    when its result pickle exists or sacct says it ended.
-    """
-
-    def __init__(
-        self,
-        job: submitit.Job,
-        array_index: int | None,
-        describe: str,
-        poller: Poller | None = None,
-    ) -> None:
-        self._job = job
-        self.job_id = str(job.job_id)
-        self.array_index = array_index
-        self.stdout_path = str(job.paths.stdout)
-        self.stderr_path = str(job.paths.stderr)
-        self._describe = describe
-        self._poller = poller if poller is not None else DEFAULT_POLLER
-        self._poller.watch(self.job_id)
-        self._failed_seen: float | None = None
-
-    def record(self) -> Any:
-        """The job's latest sacct record (None until sacct knows it); no new query."""
-        return self._poller.record(self.job_id, refresh=False)
-
-    @property
-    def state(self) -> str:
-        record = self._poller.record(self.job_id, refresh=False)
-        if record is not None:
-            return record.state
-        return "COMPLETED" if self._job.paths.result_pickle.exists() else "PENDING"
-
-    def done(self) -> bool:
-        record = self._poller.record(self.job_id)
-        if record is not None and record.terminal:
-            return True
-        if not self._job.paths.result_pickle.exists():
-            return False
-        if self._succeeded():
-            return True  # the result is there, no need to wait for sacct
-        # The payload failed, but the scheduler may have caused it (an OOM kill or the time
-        # limit kills the payload, and our wrapper records that). Wait for sacct's verdict,
-        # but not forever if sacct does not answer.
-        if self._failed_seen is None:
-            self._failed_seen = time.monotonic()
-        return time.monotonic() - self._failed_seen > SACCT_GRACE_S
-
-    def _succeeded(self) -> bool:
-        """The result pickle holds a value (not an error), and no failure was recorded."""
-        pickle = self._job.paths.result_pickle
-        if failure_path(pickle).exists():
-            return False
-        try:
-            outcome, _ = submitit_utils.pickle_load(pickle)
-        except Exception:  # still being written, or unreadable: let sacct decide
-            return False
-        return outcome == "success"
-
-    def outcome(self) -> Any:
-        record = self.record()
-        if record is not None and not record.terminal:
-            record = None  # sacct had not caught up within the grace period
-        pickle = self._job.paths.result_pickle
-        failure = read_failure(pickle)
-        if failure is None and (
-            pickle.exists() or (record is not None and record.state == "COMPLETED")
-        ):
-            try:
-                return self._job.result()
-            except (FailedJobError, UncompletedJobError):
-                failure = read_failure(pickle)
-        error = failure_error(
-            failure,
-            job_id=self.job_id,
-            state=record.state_raw if record is not None else "FAILED",
-            describe=self._describe,
-            stdout_path=self.stdout_path,
-            stderr_path=self.stderr_path,
-            exit_code=None if record is None else record.exit_code,
-            exit_signal=None if record is None else record.exit_signal,
-            reason="" if record is None else record.reason,
-        )
-        if failure is not None and record is not None and record.terminal:
-            # the payload failed because the scheduler killed it: the scheduler's class wins
-            killed = classify(
-                record.state_raw,
-                exit_code=record.exit_code,
-                exit_signal=record.exit_signal,
-                reason=record.reason,
-                stderr_tail=_tail(self.stderr_path),
-                step_states=record.step_states,
-            )
-            if killed not in (FailureClass.USER_ERROR, FailureClass.UNKNOWN):
-                error.failure_class = killed.value
-                error.state = record.state
-                error.args = (
-                    f"{error.args[0]}\nSlurm ended job {self.job_id} {record.state}: "
-                    f"{_KILLED_HINTS.get(killed, killed.value)}",
-                )
-        raise error
-
-    def cancel(self) -> None:
-        self._job.cancel(check=False)
-
-
-class LocalJob:
-    """A job of submitit's local executor: state and completion from submitit itself."""
-
-    def __init__(self, job: submitit.Job, array_index: int | None, describe: str) -> None:
-        self._job = job
-        self.job_id = str(job.job_id)
-        self.array_index = array_index
-        self.stdout_path = str(job.paths.stdout)
-        self.stderr_path = str(job.paths.stderr)
-        self._describe = describe
-
-    @property
-    def state(self) -> str:
-        return self._job.state
-
-    def done(self) -> bool:
-        return self._job.done()
-
-    def outcome(self) -> Any:
-        try:
-            return self._job.result()
-        except (FailedJobError, UncompletedJobError):
-            pass
-        raise failure_error(
-            read_failure(self._job.paths.result_pickle),
-            job_id=self.job_id,
-            state=self._job.state,
-            describe=self._describe,
-            stdout_path=self.stdout_path,
-            stderr_path=self.stderr_path,
-        )
-
-    def cancel(self) -> None:
-        self._job.cancel(check=False)
-
-
-_inprocess_ids = itertools.count(1)
-
-
-class InProcessJob:
-    """Runs the task at once in this process: for tests and debugging, never opens a debugger."""
-
-    def __init__(
-        self, task: CommandTask | CallTask, array_index: int | None, describe: str
-    ) -> None:
-        self.job_id = f"inprocess-{next(_inprocess_ids)}"
-        self.array_index = array_index
-        self.stdout_path: str | None = None
-        self.stderr_path: str | None = None
-        self._value: Any = None
-        self._error: JobFailedError | None = None
-        try:
-            self._value = task()
-            self.state = "COMPLETED"
-        except CommandFailed as err:
-            self.state = "FAILED"
-            self._error = failure_error(
-                TaskFailure(
-                    kind="command",
-                    exc_type="CommandFailed",
-                    exc_message=str(err),
-                    returncode=err.result.returncode,
-                    stderr_tail=err.result.stderr[-STDERR_TAIL_CHARS:],
-                ),
-                job_id=self.job_id,
-                state="FAILED",
-                describe=describe,
-                stdout_path=None,
-                stderr_path=None,
-            )
-        except Exception as err:
-            self.state = "FAILED"
-            kind = "setup" if isinstance(err, SetupFailed) else "call"
-            self._error = failure_error(
-                TaskFailure(
-                    kind=kind,
-                    exc_type=f"{type(err).__module__}.{type(err).__qualname__}",
-                    exc_message=str(err),
-                    exception=err,
-                ),
-                job_id=self.job_id,
-                state="FAILED",
-                describe=describe,
-                stdout_path=None,
-                stderr_path=None,
-            )
-
-    def done(self) -> bool:
-        return True
-
-    def outcome(self) -> Any:
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-    def cancel(self) -> None:
-        """Nothing to cancel: the task already ran."""
-
-
 # ---------------------------------------------------------------- submission
 
 
@@ -493,87 +174,6 @@ def _describe(spec: JobSpec) -> str:
         text = payload.cmd if len(payload.cmd) <= 60 else payload.cmd[:57] + "..."
         return f"command {text!r}"
     return f"call {payload.label}()"
-
-
-class _RobustSlurmExecutor(submitit.SlurmExecutor):
-    """submitit's Slurm executor whose ``sbatch`` runs through :mod:`paracore.slurm.sbatch`.
-
-    That wrapper retries an ``sbatch`` that timed out or found the controller unreachable,
-    after the retry policy's delays, and first looks in ``squeue`` for the submission's
-    unique ``--comment`` token so a job that did get created is never submitted twice.
-    """
-
-    sbatch_options: tuple[str, ...] = ()
-
-    def _make_submission_command(self, submission_file_path: Path) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "paracore.slurm.sbatch",
-            *self.sbatch_options,
-            "--",
-            "sbatch",
-            str(submission_file_path),
-        ]
-
-    def _internal_process_submissions(self, delayed_submissions: list) -> list:
-        # submitit's own array code, with the array executor of this class (submitit's
-        # builds a plain SlurmExecutor, which would bypass the wrapper).
-        if len(delayed_submissions) == 1:
-            return super()._internal_process_submissions(delayed_submissions)
-        folder = submitit_utils.JobPaths.get_first_id_independent_folder(self.folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        timeout_min = self.parameters.get("time", 5)
-        pickle_paths = []
-        for delayed in delayed_submissions:
-            pickle_path = folder / f"{uuid.uuid4().hex}.pkl"
-            delayed.set_timeout(timeout_min, self.max_num_timeout)
-            delayed.dump(pickle_path)
-            pickle_paths.append(pickle_path)
-        count = len(delayed_submissions)
-        array_ex = _RobustSlurmExecutor(self.folder, self.max_num_timeout)
-        array_ex.sbatch_options = self.sbatch_options
-        array_ex.update_parameters(**self.parameters)
-        array_ex.parameters["map_count"] = count
-        self._throttle()
-        first_job = array_ex._submit_command(self._submitit_command_str)
-        tasks_ids = list(range(first_job.num_tasks))
-        jobs = [
-            submitit_slurm.SlurmJob(
-                folder=self.folder, job_id=f"{first_job.job_id}_{a}", tasks=tasks_ids
-            )
-            for a in range(count)
-        ]
-        for job, pickle_path in zip(jobs, pickle_paths, strict=True):
-            job.paths.move_temporary_file(pickle_path, "submitted_pickle")
-        return jobs
-
-
-def _sbatch_delays(policy: RetryPolicy, rng: random.Random) -> tuple[float, ...]:
-    """Delays between tries of one sbatch: the policy's own backoff schedule."""
-    return schedule(attrs.evolve(policy, retries=policy.submit_attempts - 1), rng)
-
-
-def _executor(spec: JobSpec, kind: str) -> submitit.AutoExecutor:
-    """A fresh executor per submission: submitit's parameters accumulate on an executor."""
-    executor = submitit.AutoExecutor(folder=log_folder(spec), cluster=kind)
-    executor.update_parameters(**to_submitit_params(spec, kind))  # type: ignore[arg-type]
-    if kind == "slurm":
-        inner = executor._executor
-        robust = _RobustSlurmExecutor(inner.folder, inner.max_num_timeout)
-        robust.update_parameters(**inner.parameters)
-        token = dict(spec.resources.extra).get("comment", "")
-        delays = _sbatch_delays(spec.retry, random.Random())
-        robust.sbatch_options = (
-            "--token",
-            str(token),
-            "--delays",
-            ",".join(f"{d:.3f}" for d in delays),
-            "--timeout",
-            os.environ.get("PARACORE_SBATCH_TIMEOUT", "60"),
-        )
-        executor._executor = robust
-    return executor
 
 
 def _submission_error(err: Exception, spec: JobSpec) -> SubmissionError:
@@ -618,7 +218,7 @@ def _submit_tasks(
             for i, (t, d) in enumerate(zip(tasks, describes, strict=True))
         ]
     spec = _tagged(spec, kind, after)
-    executor = _executor(spec, kind)
+    executor = executor_for(spec, kind)
     try:
         if len(tasks) == 1:
             jobs = [executor.submit(tasks[0])]
