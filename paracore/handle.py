@@ -357,6 +357,14 @@ class SubmitHandle:
     def _due(self, now: float) -> bool:
         return not self._final() and self._resubmit_at is not None and now >= self._resubmit_at
 
+    def _waiting_to_retry(self) -> bool:
+        """Failed, and waiting out the backoff before its next attempt."""
+        return not self._final() and self._resubmit_at is not None and not self._waiting_for_parents
+
+    def _retry_resources(self) -> AttemptResources:
+        """What the next attempt will ask for."""
+        return self._next_resources or self._resources
+
     def _adopt(self, job: RunningJob, resources: AttemptResources) -> None:
         self._job = job
         self._resources = resources
@@ -524,9 +532,16 @@ class RetryGroup:
         batches: dict[AttemptResources, list[SubmitHandle]] = {}
         for handle in self.handles:
             if handle._due(now):
-                resources = handle._next_resources or handle._resources
-                batches.setdefault(resources, []).append(handle)
+                batches.setdefault(handle._retry_resources(), []).append(handle)
+        # Members already waiting for a later retry with the same resources ride along: one
+        # new array rather than one per moment of failure (their wait only gets shorter).
+        for handle in self.handles:
+            if handle._waiting_to_retry() and not handle._due(now):
+                members = batches.get(handle._retry_resources())
+                if members is not None:
+                    members.append(handle)
         for resources, members in batches.items():
+            members.sort(key=lambda h: h._index)
             indices = [h._index for h in members]
             try:
                 jobs = self._resubmit_many(indices, resources)

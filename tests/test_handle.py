@@ -415,6 +415,18 @@ def test_group_resubmits_failures_of_one_round_together_and_keeps_order() -> Non
     assert handles[0].group.rounds == [(1, 4)]
 
 
+def test_group_takes_along_elements_still_waiting_out_their_backoff() -> None:
+    """An element that failed a poll later rides along with the first batch: one new array."""
+    clock = FakeClock()
+    scripts = [[FakeJob.succeeding(i, after_polls=1)] for i in range(5)]
+    scripts[1] = [FakeJob.failing("x", after_polls=1), FakeJob.succeeding(1)]
+    scripts[3] = [FakeJob.failing("y", after_polls=3), FakeJob.succeeding(3)]
+    handles, calls = _group(clock, scripts, _policy(1, backoff_s=30))
+    assert gather(handles, timeout=1000, clock=clock.now, sleep=clock.sleep) == list(range(5))
+    assert [c[0] for c in calls] == [[1, 3]]
+    assert all(len(h.attempts) == 2 for h in (handles[1], handles[3]))
+
+
 def test_group_batches_by_resources() -> None:
     """An OOM element and a user-error element of one round need two different batches."""
     clock = FakeClock()

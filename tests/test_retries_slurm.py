@@ -145,8 +145,7 @@ def test_array_resubmits_only_failed_elements_as_one_array(tmp_path: Path) -> No
         items,
         job_name="retry-array",
         retries=1,
-        retry_backoff_s=0,
-        array_parallelism=2,
+        retry_backoff_s=15,  # elements failing within the backoff are resubmitted together
         **QUICK,
     )
     assert gather(jobs, timeout=900) == [i * i for i in range(10)]
