@@ -12,8 +12,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     make_inputs(".", 2)
+    program = f"{sys.executable} {HERE / 'process_data.py'}"
     job = run_cmd(
-        f"{sys.executable} {HERE / 'process_data.py'} inputs/config_001.json results/output_001.json",
+        f"{program} inputs/config_001.json results/output_001.json",
         partition="compute",
         job_name="data-process",
         time_min=60,
