@@ -262,6 +262,11 @@ class SubmitHandle:
             failure_class=FailureClass.DEPENDENCY.value,
         )
 
+    def _cancelled_by_slurm(self) -> bool:
+        """The current attempt was cancelled by the controller, not by a person's scancel."""
+        record = _record_of(self._job)
+        return record is not None and " by " not in f" {record.state_raw} "
+
     def _failed_parents(self) -> list[SubmitHandle]:
         return [p for p in self._parents if p._failed_finally()]
 
@@ -299,6 +304,10 @@ class SubmitHandle:
 
     def _on_failure(self, error: JobFailedError, now: float) -> None:
         failure = _failure_class(error)
+        if failure is FailureClass.CANCELLED and self._parents and self._cancelled_by_slurm():
+            # Slurm cancels an after_ok child whose parent failed (--kill-on-invalid-dep);
+            # sacct's Reason may not say "Dependency" yet when the record is first read.
+            failure = FailureClass.DEPENDENCY
         self._record(error, failure)
         if self._cancelled:
             self._finish(error)

@@ -82,6 +82,11 @@ class FakeRecord:
     exit_code: int | None = None
     exit_signal: int | None = None
 
+    @property
+    def state_raw(self) -> str:
+        """sacct's State as printed, e.g. ``CANCELLED by 0`` (here the state itself)."""
+        return self.state
+
 
 class FakeJob:
     """One scripted attempt implementing the :class:`~paracore.handle.RunningJob` protocol.

@@ -456,6 +456,19 @@ def test_child_of_failed_parent_raises_dependency_error() -> None:
     assert clock.elapsed < 100
 
 
+def test_child_cancelled_by_slurm_after_its_parent_failed_is_a_dependency_error() -> None:
+    """A child Slurm cancelled (sacct's reason not yet 'Dependency') raises DependencyError."""
+    clock = FakeClock()
+    parent = FakeSubmitter([FakeJob.failing("boom")], prefix="parent").handle(
+        retry=NO_JITTER, clock=clock
+    )
+    child = FakeSubmitter([FakeJob.failing("cancelled", state="CANCELLED")], prefix="child").handle(
+        retry=NO_JITTER, clock=clock, parents=(parent,)
+    )  # both end in the same poll, as when sacct reports them together
+    with pytest.raises(DependencyError, match="parent-1"):
+        child.result(timeout=100)
+
+
 def test_child_waits_for_a_retried_parent_then_runs_again() -> None:
     """A child cancelled because its parent's first attempt failed runs once the retry succeeds."""
     clock = FakeClock()
