@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.slurm_helpers import wait_for_job
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROCESS = EXAMPLES / "process_data.py"
 
@@ -46,6 +48,7 @@ def test_seed_single_job() -> None:
     )  # fmt: skip
     assert job.result(timeout=600).returncode == 0
     assert Path("results/output_001.json").read_text() == '{"id": 1, "result": 2}'
+    wait_for_job(job.job_id, timeout=120)  # the finished record is complete in sacct
     shown = subprocess.run(
         ["sacct", "-n", "-P", "-X", "-j", job.job_id, "-o", "Partition,AllocCPUS,ReqMem"],
         capture_output=True, text=True, check=True,
