@@ -22,7 +22,7 @@ from paracore.exceptions import (
     JobFailedError,
     RemoteError,
 )
-from paracore.failures import FailureClass, classify
+from paracore.failures import FailureClass, classify, state_word
 from paracore.polling import DEFAULT_POLLER, Poller
 from paracore.runtime import (
     STDERR_TAIL_CHARS,
@@ -37,11 +37,6 @@ from paracore.runtime import (
 
 SACCT_GRACE_S = 120.0
 """How long a failed payload waits for sacct to say whether Slurm killed it."""
-
-
-def _state_word(state: str) -> str:
-    """``CANCELLED by 0`` -> ``CANCELLED``."""
-    return state.split()[0] if state.strip() else "UNKNOWN"
 
 
 def _tail(path: str | None, chars: int = STDERR_TAIL_CHARS) -> str:
@@ -115,7 +110,7 @@ def failure_error(
         if isinstance(failure.exception, BaseException):
             error.__cause__ = failure.exception
         return error
-    word = _state_word(state)
+    word = state_word(state) or "UNKNOWN"
     tail = _tail(stderr_path).rstrip()
     failure_class = classify(
         state, exit_code=exit_code, exit_signal=exit_signal, reason=reason, stderr_tail=tail
