@@ -27,12 +27,11 @@ from paracore.polling import DEFAULT_POLLER, Poller
 from paracore.runtime import (
     STDERR_TAIL_CHARS,
     CallTask,
-    CommandFailed,
     CommandTask,
-    SetupFailed,
     TaskFailure,
     failure_path,
     read_failure,
+    task_failure,
 )
 
 SACCT_GRACE_S = 120.0
@@ -290,32 +289,10 @@ class InProcessJob:
         try:
             self._value = task()
             self.state = "COMPLETED"
-        except CommandFailed as err:
-            self.state = "FAILED"
-            self._error = failure_error(
-                TaskFailure(
-                    kind="command",
-                    exc_type="CommandFailed",
-                    exc_message=str(err),
-                    returncode=err.result.returncode,
-                    stderr_tail=err.result.stderr[-STDERR_TAIL_CHARS:],
-                ),
-                job_id=self.job_id,
-                state="FAILED",
-                describe=describe,
-                stdout_path=None,
-                stderr_path=None,
-            )
         except Exception as err:
             self.state = "FAILED"
-            kind = "setup" if isinstance(err, SetupFailed) else "call"
             self._error = failure_error(
-                TaskFailure(
-                    kind=kind,
-                    exc_type=f"{type(err).__module__}.{type(err).__qualname__}",
-                    exc_message=str(err),
-                    exception=err,
-                ),
+                task_failure(err),
                 job_id=self.job_id,
                 state="FAILED",
                 describe=describe,

@@ -211,15 +211,7 @@ class CommandTask:
         result = CommandResult(returncode, "".join(out), "".join(err))
         if returncode != 0:
             failure = CommandFailed(result)
-            _write_failure(
-                TaskFailure(
-                    kind="command",
-                    exc_type="CommandFailed",
-                    exc_message=str(failure),
-                    returncode=returncode,
-                    stderr_tail=result.stderr[-STDERR_TAIL_CHARS:],
-                )
-            )
+            _write_failure(task_failure(failure))
             raise failure
         return result
 
@@ -259,7 +251,7 @@ class CallTask:
                 fn, args, kwargs = cloudpickle.loads(self.blob)
                 return fn(*args, **dict(kwargs))
             except Exception as err:
-                _write_failure(_failure("call", err))
+                _write_failure(task_failure(err))
                 raise
 
 
@@ -272,16 +264,25 @@ def _start(
     try:
         setup_env = run_setup(setup, current) if setup else None
     except SetupFailed as err:
-        _write_failure(_failure("setup", err))
+        _write_failure(task_failure(err))
         raise
     return compose_environment(current, merge, dict(overlay), setup_env)
 
 
-def _failure(kind: str, err: BaseException) -> TaskFailure:
-    kind_type = type(err)
+def task_failure(err: BaseException) -> TaskFailure:
+    """The failure record of a payload that raised ``err`` (a command, a setup line or a call)."""
+    if isinstance(err, CommandFailed):
+        return TaskFailure(
+            kind="command",
+            exc_type="CommandFailed",
+            exc_message=str(err),
+            returncode=err.result.returncode,
+            stderr_tail=err.result.stderr[-STDERR_TAIL_CHARS:],
+        )
+    err_type = type(err)
     return TaskFailure(
-        kind=kind,
-        exc_type=f"{kind_type.__module__}.{kind_type.__qualname__}",
+        kind="setup" if isinstance(err, SetupFailed) else "call",
+        exc_type=f"{err_type.__module__}.{err_type.__qualname__}",
         exc_message=str(err),
         traceback="".join(traceback.format_exception(err)),
         exception=err,
