@@ -239,3 +239,11 @@ def pytest_report_header(config: pytest.Config) -> str:
         f"slurm: {info.version}, node {info.node} ({info.cpus} CPUs, {info.memory_mb} MB), "
         f"partitions {','.join(info.partitions)}, memory enforcement {info.enforcement}"
     )
+
+
+@pytest.fixture
+def slurm_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in the test's own tmp dir (logs land there) with the Slurm backend forced."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PARACORE_BACKEND", "slurm")
+    return tmp_path

@@ -58,6 +58,10 @@ _MEM_UNITS_MB = {
 _MEM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?)(?:i?B)?\s*$", re.IGNORECASE)
 
 
+QUICK = {"time_min": 5, "mem_gb": 0.25}
+"""Resources for the tiny jobs of the integration tests: a short limit and little memory."""
+
+
 class SlurmCommandError(RuntimeError):
     """A Slurm client command failed."""
 

@@ -26,18 +26,9 @@ from paracore import (
     with_name,
     with_resources,
 )
-from tests.slurm_helpers import job_row, sacct_rows, wait_for_job
+from tests.slurm_helpers import QUICK, job_row, sacct_rows, wait_for_job
 
-pytestmark = pytest.mark.slurm
-
-QUICK = {"time_min": 5, "mem_gb": 0.25}
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test writes its logs under its own tmp dir and forces the Slurm backend."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PARACORE_BACKEND", "slurm")
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
 
 
 def square(x: int) -> int:

@@ -29,18 +29,9 @@ from paracore import (
 )
 from paracore.failures import FailureClass
 from paracore.polling import Poller
-from tests.slurm_helpers import job_row, wait_for_job
+from tests.slurm_helpers import QUICK, job_row, wait_for_job
 
-pytestmark = pytest.mark.slurm
-
-QUICK = {"time_min": 5, "mem_gb": 0.25}
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logs under the test's tmp dir, Slurm backend forced."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PARACORE_BACKEND", "slurm")
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
 
 
 def report(text: str) -> None:
