@@ -1,9 +1,10 @@
 """How many status queries paracore makes while waiting on an array of N tasks.
 
-Submits one array of N tiny Python calls with its own :class:`paracore.polling.Poller`, waits
-with ``gather`` and prints the number of ``sacct`` calls (paracore makes no ``squeue`` calls
-while waiting), the elapsed time, and the bound ``elapsed / min_interval + 3``. Polling one
-job at a time would cost at least N calls per round.
+Submits one array of N tiny Python calls in its own :class:`paracore.Session` (so with its
+own poller), waits with ``gather`` and prints the number of ``sacct`` calls (paracore makes no
+``squeue`` calls while waiting), the elapsed time, and the bound
+``elapsed / min_interval + 3``. Polling one job at a time would cost at least N calls per
+round.
 
     python benchmarks/polling_calls.py [N]
 """
@@ -18,8 +19,7 @@ import time
 from toolz import pipe
 
 import paracore
-from paracore.polling import Poller
-from paracore.spec import Call
+from paracore.core.spec import Call
 
 
 def tiny(x: int) -> int:
@@ -36,11 +36,12 @@ def main(n: int) -> None:
             paracore.with_log_dir(folder),
             paracore.with_name("poll-bench"),
         )
-        poller = Poller()
-        start = time.monotonic()
-        jobs = paracore.submit_map(spec, [Call(tiny, (i,)) for i in range(n)], poller=poller)
-        results = paracore.gather(jobs, timeout=3600)
-        elapsed = time.monotonic() - start
+        with paracore.use_session(paracore.Session()) as session:
+            poller = session.backend("slurm").poller
+            start = time.monotonic()
+            jobs = paracore.submit_map(spec, [Call(tiny, (i,)) for i in range(n)])
+            results = paracore.gather(jobs, timeout=3600)
+            elapsed = time.monotonic() - start
     assert results == [i + 1 for i in range(n)]
     bound = elapsed / poller.min_interval_s + 3
     print(f"tasks: {n}")

@@ -14,7 +14,7 @@ from paracore import (
     with_retries,
     with_tags,
 )
-from paracore.spec import Command
+from paracore.core.spec import Command
 
 # What a team would keep in a shared module: every job of the lab gets these settings.
 LAB_DEFAULTS = preset(

@@ -3,51 +3,88 @@
 Describe work as an immutable :class:`JobSpec`, shape it with pure curried transforms, and
 hand it to :func:`submit`, the one place that touches the scheduler. The convenience API
 (:func:`run_cmd`, :func:`map_cmds`, :func:`map_func`) wraps exactly that.
+
+Names are imported on first use, so ``import paracore`` (and a job unpickling one of its
+tasks on a node) pays only for what it uses.
 """
 
-from paracore.api import map_cmds, map_func, run_cmd
-from paracore.autotune import PilotError, Recommendation, Suggestion, TaskMeasurement, recommend
-from paracore.backoff import AttemptResources, RetryPolicy, escalate, schedule
-from paracore.config import ConfigError, Origin, ResolvedConfig, Setting
-from paracore.config_files import resolve, with_preset
-from paracore.exceptions import (
-    CommandFailedError,
-    DependencyError,
-    JobFailedError,
-    JobTimeoutError,
-    ParacoreError,
-    RemoteError,
-    SpecError,
-    SubmissionError,
-)
-from paracore.failures import FailureClass, classify
-from paracore.handle import Attempt, RetryGroup, SubmitHandle, gather
-from paracore.params import describe, job_name, to_submitit_params
-from paracore.pilot import autotune_from_pilot
-from paracore.report import plot_report, show_report
-from paracore.runtime import CommandResult
-from paracore.sentinel import NOT_GIVEN
-from paracore.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
-from paracore.submit import backend_for, detect_backend, preview, submit, submit_map
-from paracore.transforms import (
-    autotuned,
-    preset,
-    with_array,
-    with_backend,
-    with_cluster,
-    with_config,
-    with_env,
-    with_env_setup,
-    with_log_dir,
-    with_name,
-    with_name_template,
-    with_resources,
-    with_retries,
-    with_start_jitter,
-    with_tags,
-)
+import importlib as _importlib
+import typing as _typing
 
 __version__ = "0.1.0"
+
+_WHERE: dict[str, str] = {
+    "NOT_GIVEN": "paracore.core.sentinel",
+    "Attempt": "paracore.core.lifecycle",
+    "AttemptResources": "paracore.core.escalation",
+    "Call": "paracore.core.spec",
+    "Command": "paracore.core.spec",
+    "CommandFailedError": "paracore.errors",
+    "CommandResult": "paracore.runtime.tasks",
+    "ConfigError": "paracore.errors",
+    "DependencyError": "paracore.errors",
+    "EnvPolicy": "paracore.core.spec",
+    "FailureClass": "paracore.core.failures",
+    "JobFailedError": "paracore.errors",
+    "JobSpec": "paracore.core.spec",
+    "JobTimeoutError": "paracore.errors",
+    "Naming": "paracore.core.spec",
+    "Origin": "paracore.core.config",
+    "ParacoreError": "paracore.errors",
+    "PartitionLimits": "paracore.core.cluster",
+    "PilotError": "paracore.errors",
+    "Recommendation": "paracore.core.autotune",
+    "RemoteError": "paracore.errors",
+    "ResolvedConfig": "paracore.core.config",
+    "Resources": "paracore.core.spec",
+    "RetryGroup": "paracore.shell.handle",
+    "RetryPolicy": "paracore.core.retry",
+    "SchedulerUnreachable": "paracore.errors",
+    "Session": "paracore.shell.session",
+    "Setting": "paracore.core.config",
+    "SpecError": "paracore.errors",
+    "SubmissionError": "paracore.errors",
+    "SubmitHandle": "paracore.shell.handle",
+    "Suggestion": "paracore.core.autotune",
+    "TaskMeasurement": "paracore.core.autotune",
+    "autotune_from_pilot": "paracore.shell.pilot",
+    "autotuned": "paracore.core.transforms",
+    "backend_for": "paracore.shell.submit",
+    "classify": "paracore.core.failures",
+    "describe": "paracore.core.summary",
+    "detect_backend": "paracore.shell.submit",
+    "escalate": "paracore.core.escalation",
+    "gather": "paracore.shell.handle",
+    "job_name": "paracore.core.names",
+    "map_cmds": "paracore.api",
+    "map_func": "paracore.api",
+    "plot_report": "paracore.shell.report",
+    "preset": "paracore.core.transforms",
+    "preview": "paracore.shell.submit",
+    "recommend": "paracore.core.autotune",
+    "resolve": "paracore.shell.config_files",
+    "run_cmd": "paracore.api",
+    "schedule": "paracore.core.retry",
+    "show_report": "paracore.shell.report",
+    "submit": "paracore.shell.submit",
+    "submit_map": "paracore.shell.submit",
+    "to_submitit_params": "paracore.backends.slurm.params",
+    "use_session": "paracore.shell.session",
+    "with_array": "paracore.core.transforms",
+    "with_backend": "paracore.core.transforms",
+    "with_cluster": "paracore.core.transforms",
+    "with_config": "paracore.core.transforms",
+    "with_env": "paracore.core.transforms",
+    "with_env_setup": "paracore.core.transforms",
+    "with_log_dir": "paracore.core.transforms",
+    "with_name": "paracore.core.transforms",
+    "with_name_template": "paracore.core.transforms",
+    "with_preset": "paracore.shell.config_files",
+    "with_resources": "paracore.core.transforms",
+    "with_retries": "paracore.core.transforms",
+    "with_start_jitter": "paracore.core.transforms",
+    "with_tags": "paracore.core.transforms",
+}
 
 __all__ = [
     "NOT_GIVEN",
@@ -67,6 +104,7 @@ __all__ = [
     "Naming",
     "Origin",
     "ParacoreError",
+    "PartitionLimits",
     "PilotError",
     "Recommendation",
     "RemoteError",
@@ -74,6 +112,8 @@ __all__ = [
     "Resources",
     "RetryGroup",
     "RetryPolicy",
+    "SchedulerUnreachable",
+    "Session",
     "Setting",
     "SpecError",
     "SubmissionError",
@@ -102,6 +142,7 @@ __all__ = [
     "submit",
     "submit_map",
     "to_submitit_params",
+    "use_session",
     "with_array",
     "with_backend",
     "with_cluster",
@@ -117,3 +158,70 @@ __all__ = [
     "with_start_jitter",
     "with_tags",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name from the module that defines it, on first use."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'paracore' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from paracore.api import map_cmds, map_func, run_cmd
+    from paracore.backends.slurm.params import to_submitit_params
+    from paracore.core.autotune import Recommendation, Suggestion, TaskMeasurement, recommend
+    from paracore.core.cluster import PartitionLimits
+    from paracore.core.config import Origin, ResolvedConfig, Setting
+    from paracore.core.escalation import AttemptResources, escalate
+    from paracore.core.failures import FailureClass, classify
+    from paracore.core.lifecycle import Attempt
+    from paracore.core.names import job_name
+    from paracore.core.retry import RetryPolicy, schedule
+    from paracore.core.sentinel import NOT_GIVEN
+    from paracore.core.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
+    from paracore.core.summary import describe
+    from paracore.core.transforms import (
+        autotuned,
+        preset,
+        with_array,
+        with_backend,
+        with_cluster,
+        with_config,
+        with_env,
+        with_env_setup,
+        with_log_dir,
+        with_name,
+        with_name_template,
+        with_resources,
+        with_retries,
+        with_start_jitter,
+        with_tags,
+    )
+    from paracore.errors import (
+        CommandFailedError,
+        ConfigError,
+        DependencyError,
+        JobFailedError,
+        JobTimeoutError,
+        ParacoreError,
+        PilotError,
+        RemoteError,
+        SchedulerUnreachable,
+        SpecError,
+        SubmissionError,
+    )
+    from paracore.runtime.tasks import CommandResult
+    from paracore.shell.config_files import resolve, with_preset
+    from paracore.shell.handle import RetryGroup, SubmitHandle, gather
+    from paracore.shell.pilot import autotune_from_pilot
+    from paracore.shell.report import plot_report, show_report
+    from paracore.shell.session import Session, use_session
+    from paracore.shell.submit import backend_for, detect_backend, preview, submit, submit_map

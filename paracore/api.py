@@ -1,8 +1,9 @@
 """The documented convenience API: thin wrappers that build a spec, transform it, submit it.
 
-Each function turns its keywords into transforms over a :class:`~paracore.spec.JobSpec` and
-hands the result to :func:`~paracore.submit.submit` or :func:`~paracore.submit.submit_map`.
-Anything these functions do can be done with the core directly.
+Each function turns its keywords into transforms over a :class:`~paracore.core.spec.JobSpec`
+and hands the result to :func:`~paracore.shell.submit.submit` or
+:func:`~paracore.shell.submit.submit_map`. Anything these functions do can be done with the
+core directly.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
+import attrs
 from toolz import pipe
 
-from paracore.config import CONFIG_ARG_LAYER, ResolvedConfig
-from paracore.config_files import resolve
-from paracore.handle import SubmitHandle
-from paracore.pilot import autotune_from_pilot as autotune_from_pilot
-from paracore.spec import Call, Command, JobSpec
-from paracore.submit import submit, submit_map
-from paracore.transforms import (
+from paracore.core.config import CONFIG_ARG_LAYER, ResolvedConfig
+from paracore.core.keys import FLAT_ALIASES
+from paracore.core.spec import Call, Command, JobSpec
+from paracore.core.transforms import (
     Transform,
     with_config,
     with_env,
@@ -27,31 +26,40 @@ from paracore.transforms import (
     with_retries,
     with_start_jitter,
 )
+from paracore.shell.config_files import resolve
+from paracore.shell.handle import SubmitHandle
+from paracore.shell.pilot import autotune_from_pilot as autotune_from_pilot
+from paracore.shell.submit import submit, submit_map
+
+__all__ = ["autotune_from_pilot", "map_cmds", "map_func", "run_cmd"]
 
 
-def _build(
-    payload: Command | Call,
-    *,
-    job_name: str | None,
-    partition: str | None,
-    time_min: int | str | None,
-    cpus_per_task: int | None,
-    mem_gb: float | str | None,
-    env_setup: str | None,
-    env: Mapping[str, str] | None,
-    env_merge: Literal["inherit", "replace"],
-    jitter_s: float,
-    account: str | None,
-    qos: str | None,
-    extra: Mapping[str, Any] | None,
-    retries: int,
-    retry_backoff_s: float,
-    config: Mapping[str, Any] | None,
-    backend: str | None,
-    array_parallelism: int | str | None = None,
-    cluster: str | None = None,
-    preset: str | Transform | None = None,
-) -> tuple[JobSpec, dict[str, Any]]:
+@attrs.frozen(kw_only=True)
+class Keywords:
+    """The seed API's keywords, as one value; ``None`` means "not given"."""
+
+    job_name: str | None = None
+    partition: str | None = None
+    time_min: int | str | None = None
+    cpus_per_task: int | None = None
+    mem_gb: float | str | None = None
+    env_setup: str | None = None
+    env: Mapping[str, str] | None = None
+    env_merge: Literal["inherit", "replace"] = "inherit"
+    jitter_s: float = 0.0
+    account: str | None = None
+    qos: str | None = None
+    extra: Mapping[str, Any] | None = None
+    retries: int = 0
+    retry_backoff_s: float = 30.0
+    backend: str | None = None
+    config: Mapping[str, Any] | None = None
+    cluster: str | None = None
+    preset: str | Transform | None = None
+    array_parallelism: int | str | None = None
+
+
+def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, Any]]:
     """A spec for ``payload`` with the seed API's keywords applied as transforms, and the
     keywords ``submit`` needs to check it (where each value came from, validate or not).
 
@@ -60,39 +68,39 @@ def _build(
     (``$PARACORE_CONFIG``, ``./paracore.yaml``, ``~/.paracore.yaml``), built-in defaults.
     """
     given = {
-        "partition": partition,
-        "time_min": time_min,
-        "cpus_per_task": cpus_per_task,
-        "mem_gb": mem_gb,
-        "array_parallelism": array_parallelism,
-        "account": account,
-        "qos": qos,
+        "partition": kw.partition,
+        "time_min": kw.time_min,
+        "cpus_per_task": kw.cpus_per_task,
+        "mem_gb": kw.mem_gb,
+        "array_parallelism": kw.array_parallelism,
+        "account": kw.account,
+        "qos": kw.qos,
     }
     resources = {k: v for k, v in given.items() if v is not None}
-    if extra:
-        resources["extra"] = extra
-    resolved = resolve(cluster, config=config, **resources)  # reads the configuration files
+    if kw.extra:
+        resources["extra"] = kw.extra
+    resolved = resolve(kw.cluster, config=kw.config, **resources)  # reads the configuration files
     env_options: dict[str, Any] = {}
-    if env_merge != "inherit":
-        env_options["merge"] = env_merge
-    if env_setup is not None:
-        env_options["setup"] = env_setup
+    if kw.env_merge != "inherit":
+        env_options["merge"] = kw.env_merge
+    if kw.env_setup is not None:
+        env_options["setup"] = kw.env_setup
     steps = [
         with_resources(**resources),
-        with_env(dict(env or {}), **env_options),
+        with_env(dict(kw.env or {}), **env_options),
     ]
-    if preset is None or retries:
-        steps.append(with_retries(retries, backoff_s=retry_backoff_s))
-    if job_name is not None:
-        steps.append(with_name(job_name))
-    if jitter_s:
-        steps.append(with_start_jitter(jitter_s))
-    if config:
-        steps.append(with_config(config, source=CONFIG_ARG_LAYER))
+    if kw.preset is None or kw.retries:
+        steps.append(with_retries(kw.retries, backoff_s=kw.retry_backoff_s))
+    if kw.job_name is not None:
+        steps.append(with_name(kw.job_name))
+    if kw.jitter_s:
+        steps.append(with_start_jitter(kw.jitter_s))
+    if kw.config:
+        steps.append(with_config(kw.config, source=CONFIG_ARG_LAYER))
     steps.append(with_config(resolved.spec_config(), source="configuration files"))
-    spec = JobSpec(payload=payload, **({"backend": backend} if backend else {}))
-    first = [_preset_transform(preset, resolved)] if preset is not None else []
-    origins = _origins(resolved, preset, resources)
+    spec = JobSpec(payload=payload, **({"backend": kw.backend} if kw.backend else {}))
+    first = [_preset_transform(kw.preset, resolved)] if kw.preset is not None else []
+    origins = _origins(resolved, kw.preset, resources)
     return pipe(spec, *first, *steps), {"origins": origins, "validate": resolved.validate}
 
 
@@ -106,9 +114,8 @@ def _origins(
     """Where each value came from, for error messages (a named preset beats the files)."""
     origins = resolved.sources()
     if isinstance(preset, str):
-        aliases = {"cpus": "cpus_per_task", "mem": "mem_gb", "time": "time_min"}
         for key in resolved.presets.get(preset, {}):
-            flat = aliases.get(key, key)
+            flat = FLAT_ALIASES.get(key, key)
             if flat not in given:
                 where = resolved.preset_origins.get(("presets", preset, key))
                 origins[flat] = f"preset {preset!r}" + (f" {where.location}" if where else "")
@@ -142,8 +149,27 @@ def run_cmd(
     ``cluster`` chooses a profile of the configuration files, ``preset`` a team preset (a
     name from the files' ``presets:``, or a transform).
     """
-    options = dict(locals())
-    spec, checks = _build(Command(options.pop("cmd")), **options)
+    keywords = Keywords(
+        job_name=job_name,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_task=cpus_per_task,
+        mem_gb=mem_gb,
+        env_setup=env_setup,
+        env=env,
+        env_merge=env_merge,
+        jitter_s=jitter_s,
+        account=account,
+        qos=qos,
+        extra=extra,
+        retries=retries,
+        retry_backoff_s=retry_backoff_s,
+        backend=backend,
+        config=config,
+        cluster=cluster,
+        preset=preset,
+    )
+    spec, checks = _build(Command(cmd), keywords)
     return submit(spec, **checks)
 
 
@@ -176,11 +202,31 @@ def map_cmds(
     ``array_parallelism="auto"`` takes the partition's idle cores at submit time (capped by
     the profile's ``max_array_parallelism``).
     """
-    options = dict(locals())
-    payloads = [Command(c) for c in options.pop("cmds")]
+    payloads = [Command(c) for c in cmds]
     if not payloads:
         return []
-    spec, checks = _build(payloads[0], **options)
+    keywords = Keywords(
+        job_name=job_name,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_task=cpus_per_task,
+        mem_gb=mem_gb,
+        env_setup=env_setup,
+        env=env,
+        env_merge=env_merge,
+        jitter_s=jitter_s,
+        account=account,
+        qos=qos,
+        extra=extra,
+        retries=retries,
+        retry_backoff_s=retry_backoff_s,
+        backend=backend,
+        config=config,
+        cluster=cluster,
+        preset=preset,
+        array_parallelism=array_parallelism,
+    )
+    spec, checks = _build(payloads[0], keywords)
     return submit_map(spec, payloads, **checks)
 
 
@@ -209,10 +255,29 @@ def map_func(
     preset: str | Transform | None = None,
 ) -> list[SubmitHandle]:
     """Call ``fn(item)`` for every item as ONE Slurm array; handles in input order."""
-    options = dict(locals())
-    fn, items = options.pop("fn"), options.pop("items")
     payloads = [Call(fn, (item,)) for item in items]
     if not payloads:
         return []
-    spec, checks = _build(payloads[0], **options)
+    keywords = Keywords(
+        job_name=job_name,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_task=cpus_per_task,
+        mem_gb=mem_gb,
+        env_setup=env_setup,
+        env=env,
+        env_merge=env_merge,
+        jitter_s=jitter_s,
+        account=account,
+        qos=qos,
+        extra=extra,
+        retries=retries,
+        retry_backoff_s=retry_backoff_s,
+        backend=backend,
+        config=config,
+        cluster=cluster,
+        preset=preset,
+        array_parallelism=array_parallelism,
+    )
+    spec, checks = _build(payloads[0], keywords)
     return submit_map(spec, payloads, **checks)

@@ -1,10 +1,10 @@
 """Test doubles for code that uses paracore: fake jobs, a fake clock and a fake submitter.
 
 Nothing here touches a scheduler, the real clock or the file system, so tests that drive a
-:class:`~paracore.handle.SubmitHandle` (waits, timeouts, retries with backoff) run instantly
+:class:`~paracore.shell.handle.SubmitHandle` (waits, timeouts, retries with backoff) run instantly
 and deterministically::
 
-    from paracore.backoff import AttemptResources, Limits, RetryPolicy
+    from paracore import AttemptResources, RetryPolicy
     from paracore.testing import FakeClock, FakeJob, FakeSubmitter
 
     clock = FakeClock()
@@ -29,9 +29,11 @@ from typing import Any
 
 import attrs
 
-from paracore.backoff import AttemptResources, Limits, RetryPolicy
-from paracore.exceptions import JobFailedError
-from paracore.handle import SubmitHandle
+from paracore.core.cluster import PartitionLimits
+from paracore.core.escalation import AttemptResources
+from paracore.core.retry import RetryPolicy
+from paracore.errors import JobFailedError
+from paracore.shell.handle import SubmitHandle
 
 __all__ = ["FakeClock", "FakeJob", "FakeRecord", "FakeSubmitter"]
 
@@ -75,7 +77,7 @@ class FakeClock:
 
 @attrs.frozen
 class FakeRecord:
-    """The parts of a :class:`~paracore.slurm.accounting.JobRecord` a handle reads."""
+    """The parts of a :class:`~paracore.backends.slurm.accounting.JobRecord` a handle reads."""
 
     state: str
     nodes: str = ""
@@ -89,7 +91,7 @@ class FakeRecord:
 
 
 class FakeJob:
-    """One scripted attempt implementing the :class:`~paracore.handle.RunningJob` protocol.
+    """One scripted attempt implementing the :class:`~paracore.backends.base.RunningJob` protocol.
 
     Build one with :meth:`succeeding`, :meth:`failing` or :meth:`never_done`. ``polls`` counts
     the calls to :meth:`done`; ``cancelled`` says whether :meth:`cancel` stopped the attempt.
@@ -142,7 +144,7 @@ class FakeJob:
     ) -> FakeJob:
         """An attempt that ends in ``state`` and raises ``error``.
 
-        A string becomes a fresh :class:`~paracore.exceptions.JobFailedError` carrying the
+        A string becomes a fresh :class:`~paracore.errors.JobFailedError` carrying the
         job id and state each time :meth:`outcome` is called; an exception is raised as is.
         """
         return cls(error=error, final_state=state, after_polls=after_polls, **fields)
@@ -263,7 +265,7 @@ class FakeSubmitter:
         poll_s: float = 1.0,
         max_poll_s: float = 10.0,
         resources: AttemptResources | None = None,
-        limits: Limits | None = None,
+        limits: PartitionLimits | None = None,
         parents: tuple[SubmitHandle, ...] = (),
     ) -> SubmitHandle:
         """Submit the first scripted job and wrap it in a SubmitHandle that resubmits here.

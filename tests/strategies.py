@@ -6,10 +6,10 @@ import string
 
 from hypothesis import strategies as st
 
-from paracore.backoff import RetryPolicy
-from paracore.sentinel import NOT_GIVEN
-from paracore.spec import BACKENDS, Call, Command, EnvPolicy, JobSpec, Naming, Resources
-from paracore.transforms import CONFIG_KEYS
+from paracore.core.keys import CONFIG_KEYS
+from paracore.core.retry import RetryPolicy
+from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.spec import BACKENDS, Call, Command, EnvPolicy, JobSpec, Naming, Resources
 
 _NAME_FIRST = string.ascii_letters + string.digits
 _NAME_REST = _NAME_FIRST + "._-"
@@ -323,7 +323,7 @@ def pilot_peaks() -> st.SearchStrategy[float]:
 @st.composite
 def pilot_tasks(draw: st.DrawFn, *, min_size: int = 1, max_size: int = 30) -> list:
     """Successful pilot measurements (``TaskMeasurement``), one per sampled item."""
-    from paracore.autotune import TaskMeasurement
+    from paracore.core.autotune import TaskMeasurement
 
     n = draw(st.integers(min_size, max_size))
     return [
@@ -337,7 +337,7 @@ def pilot_tasks(draw: st.DrawFn, *, min_size: int = 1, max_size: int = 30) -> li
 
 def partition_limits() -> st.SearchStrategy:
     """What a partition allows (``PartitionLimits``); any limit may be unknown (None)."""
-    from paracore.autotune import PartitionLimits
+    from paracore.core.cluster import PartitionLimits
 
     return st.builds(
         PartitionLimits,
@@ -349,7 +349,7 @@ def partition_limits() -> st.SearchStrategy:
     )
 
 
-# --- layered configuration (paracore.config) ------------------------------------------------
+# --- layered configuration (paracore.core.config) ------------------------------------------------
 
 _PROFILE_NAMES = ("hpc1", "dev")
 _CONFIG_LEAF_VALUES: dict[tuple[str, ...], st.SearchStrategy] = {
@@ -481,7 +481,7 @@ def failure_evidence() -> st.SearchStrategy[dict]:
 
 def attempt_resources() -> st.SearchStrategy:
     """What an attempt asks for: memory (MB), walltime (min), a partition, excluded nodes."""
-    from paracore.backoff import AttemptResources
+    from paracore.core.escalation import AttemptResources
 
     return st.builds(
         AttemptResources,
@@ -494,11 +494,11 @@ def attempt_resources() -> st.SearchStrategy:
 
 def retry_limits() -> st.SearchStrategy:
     """A partition's caps: most memory per node and MaxTime, either possibly unknown."""
-    from paracore.backoff import Limits
+    from paracore.core.cluster import PartitionLimits
 
     return st.builds(
-        Limits,
-        max_mem_mb=st.one_of(st.none(), st.integers(1, 4 * 1024 * 1024)),
+        PartitionLimits,
+        node_mem_mb=st.one_of(st.none(), st.integers(1, 4 * 1024 * 1024)),
         max_time_min=st.one_of(st.none(), st.integers(1, MAX_WALLTIME_MINUTES)),
     )
 

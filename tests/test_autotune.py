@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paracore import JobSpec, autotuned
-from paracore.autotune import (
+from paracore.core.autotune import (
     MIN_MEM_GB,
     MIN_TIME_MIN,
     PartitionLimits,

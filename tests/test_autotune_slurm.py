@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from paracore import autotune_from_pilot, gather, map_cmds, plot_report, show_report
-from paracore.autotune import percentile
+from paracore.core.autotune import percentile
 
 PY = sys.executable
 

@@ -1,4 +1,4 @@
-"""Laws of paracore.backoff: monotone capped delays, bounded jitter, reproducible schedules."""
+"""Laws of paracore.core.retry: monotone capped delays, bounded jitter, reproducible schedules."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paracore.backoff import RetryPolicy, base_delay, jittered, schedule
-from paracore.exceptions import SpecError
+from paracore.core.retry import RetryPolicy, base_delay, jittered, schedule
+from paracore.errors import SpecError
 from tests.strategies import retry_policies
 
 _REL = 1e-9

@@ -1,4 +1,5 @@
-"""Parsers of sinfo/scontrol output (captured text), the pure cluster checks, and preflight."""
+"""Parsers of sinfo/scontrol output (captured text), the pure cluster checks, and the Slurm
+backend's check before submission."""
 
 # ruff: noqa: E501, W291  (captured scontrol output is kept byte for byte)
 
@@ -11,22 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import paracore as pc
-from paracore.slurm.cluster import (
-    ClusterCache,
-    ClusterInfo,
-    Node,
-    Partition,
-    SchedulerUnreachable,
-    checked_for_backend,
-    choose_parallelism,
+from paracore.backends.slurm import SlurmBackend
+from paracore.backends.slurm.cluster import (
+    ClusterQueries,
     parse_idle_cpus,
     parse_max_time,
     parse_nodes,
     parse_partitions,
     parse_records,
-    preflight,
-    validate,
 )
+from paracore.core.cluster import ClusterInfo, Node, Partition, PartitionLimits
+from paracore.core.rules import choose_parallelism, validate
+from paracore.errors import SchedulerUnreachable
+from paracore.testing import FakeClock
 
 # Captured on the test cluster (Slurm 22.05.8): `scontrol -o show partition`.
 SCONTROL_PARTITIONS = """\
@@ -192,7 +190,7 @@ def fake_runner(calls: list) -> object:
 def test_cache_asks_scontrol_once_and_sinfo_every_time() -> None:
     """Partitions and nodes are cached in the explicit cache; idle cores are not."""
     calls: list = []
-    cache = ClusterCache(fake_runner(calls))
+    cache = ClusterQueries(fake_runner(calls))
     assert cache.info() is cache.info()
     assert cache.idle_cpus("short") == cache.idle_cpus("short") == 2
     assert [c[0] for c in calls] == ["scontrol", "scontrol", "sinfo", "sinfo"]
@@ -201,39 +199,69 @@ def test_cache_asks_scontrol_once_and_sinfo_every_time() -> None:
     assert len(calls) == 6
 
 
-def test_preflight_raises_and_can_be_turned_off() -> None:
-    """preflight raises the first problem; validate=False or PARACORE_VALIDATE=0 skip it."""
-    cache = ClusterCache(fake_runner([]))
+def test_cache_expires() -> None:
+    """An answer about partitions and nodes is trusted for ttl_s seconds, then asked again."""
+    calls: list = []
+    clock = FakeClock()
+    cache = ClusterQueries(fake_runner(calls), clock=clock.now, ttl_s=60)
+    first = cache.info()
+    clock.advance(60)
+    assert cache.info() is first
+    clock.advance(1)
+    assert cache.info() is not first
+    assert len(calls) == 4
+
+
+def _backend(runner: object, environ: dict | None = None) -> SlurmBackend:
+    return pc.Session(runner=runner, environ=environ or {}).backend("slurm")
+
+
+def test_check_raises_and_can_be_turned_off() -> None:
+    """check raises the first problem; validate=False or PARACORE_VALIDATE=0 skip it."""
+    backend = _backend(fake_runner([]))
     bad = _spec(partition="short", time=10)
     with pytest.raises(pc.SpecError, match="allows at most 5 minutes"):
-        preflight(bad, environ={}, cache=cache)
-    assert preflight(bad, validate=False, environ={}, cache=cache)[0] is bad
-    assert preflight(bad, environ={"PARACORE_VALIDATE": "0"}, cache=cache)[0] is bad
+        backend.check(bad, origins=None, validate=None)
+    assert backend.check(bad, origins=None, validate=False) is bad
+    quiet = _backend(fake_runner([]), {"PARACORE_VALIDATE": "0"})
+    assert quiet.check(bad, origins=None, validate=None) is bad
 
 
-def test_preflight_skips_when_slurm_does_not_answer() -> None:
+def test_check_skips_when_slurm_does_not_answer() -> None:
     """Without a reachable Slurm, nothing can be checked and nothing is refused."""
 
     def down(cmd):
         raise SchedulerUnreachable("sinfo: not found")
 
     bad = _spec(partition="nope")
-    assert preflight(bad, environ={}, cache=ClusterCache(down))[0] is bad
+    assert _backend(down).check(bad, origins=None, validate=None) is bad
 
 
 def test_auto_parallelism_takes_idle_cores_capped() -> None:
     """array_parallelism='auto' becomes the idle cores, never above max_array_parallelism."""
-    cache = ClusterCache(fake_runner([]))
+    backend = _backend(fake_runner([]))
     spec = _spec(partition="short", time=5, array_parallelism="auto")
-    assert preflight(spec, environ={}, cache=cache)[0].resources.array_parallelism == 2
+    assert backend.check(spec, origins=None, validate=None).resources.array_parallelism == 2
     capped = _spec(partition="short", time=5, array_parallelism="auto", max_array_parallelism=1)
-    assert preflight(capped, environ={}, cache=cache)[0].resources.array_parallelism == 1
+    assert backend.check(capped, origins=None, validate=None).resources.array_parallelism == 1
 
 
 def test_auto_parallelism_off_slurm_is_dropped() -> None:
     """Other backends do not throttle: 'auto' is dropped without asking Slurm."""
     spec = _spec(array_parallelism="auto")
+    local = pc.Session().backend("local")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert checked_for_backend(spec, "local").resources.array_parallelism is None
+        assert local.check(spec, origins=None, validate=None).resources.array_parallelism is None
     assert "--array=0-2" in pc.preview(spec, array_size=3)  # preview works with "auto"
+
+
+def test_backend_limits_are_the_partitions_largest_node() -> None:
+    """limits() gives MaxTime and the largest node; an unknown partition is a SpecError."""
+    backend = _backend(fake_runner([]))
+    assert backend.limits("short") == PartitionLimits(
+        name="short", max_time_min=5, node_mem_mb=19284, node_cpus=2, total_cpus=2
+    )
+    assert backend.limits(None).name == "debug"
+    with pytest.raises(pc.SpecError, match="a partition of this cluster: debug, short"):
+        backend.limits("gpu")

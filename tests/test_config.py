@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from toolz import pipe
 
 import paracore as pc
-from paracore.config import (
+from paracore.core.config import (
     SLURM_SCHEMA,
     ConfigError,
     Layer,
@@ -22,10 +22,10 @@ from paracore.config import (
     preset_transform,
     resolve_layers,
 )
-from paracore.config_files import config_paths, find_project_file, resolve
-from paracore.exceptions import SpecError
-from paracore.transforms import with_config
-from paracore.units import parse_memory, parse_walltime
+from paracore.core.transforms import with_config
+from paracore.core.units import parse_memory, parse_walltime
+from paracore.errors import SpecError
+from paracore.shell.config_files import config_paths, find_project_file, resolve
 from tests.strategies import config_layers, config_leaf_maps, nest, wild_values
 
 # ---------------------------------------------------------------- merge laws
@@ -405,7 +405,7 @@ def test_api_applies_the_files_and_the_call_wins(homes: tuple[Path, Path]) -> No
 
     spec, checks = api._build(
         pc.Command("true"),
-        **{**_API_DEFAULTS, "time_min": 7, "config": {"qos": "cfg"}, "cluster": "dev"},
+        api.Keywords(backend="inprocess", time_min=7, config={"qos": "cfg"}, cluster="dev"),
     )
     assert (spec.resources.partition, spec.resources.time_min, spec.resources.qos) == (
         "short",
@@ -416,23 +416,3 @@ def test_api_applies_the_files_and_the_call_wins(homes: tuple[Path, Path]) -> No
     assert checks["origins"]["time_min"] == "call"
     assert checks["origins"]["qos"] == "config argument"
     assert checks["origins"]["partition"].startswith("project file ")
-
-
-_API_DEFAULTS = {
-    "job_name": None,
-    "partition": None,
-    "time_min": None,
-    "cpus_per_task": None,
-    "mem_gb": None,
-    "env_setup": None,
-    "env": None,
-    "env_merge": "inherit",
-    "jitter_s": 0.0,
-    "account": None,
-    "qos": None,
-    "extra": None,
-    "retries": 0,
-    "retry_backoff_s": 30.0,
-    "config": None,
-    "backend": "inprocess",
-}

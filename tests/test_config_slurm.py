@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import paracore as pc
-from paracore.slurm.cluster import preflight
 from tests.slurm_helpers import job_row, wait_for_job
 
 pytestmark = pytest.mark.slurm
@@ -146,5 +145,5 @@ def test_auto_parallelism_takes_idle_cores_and_respects_the_cap(
         array_parallelism="auto",
         max_array_parallelism=1,
     )
-    spec, _ = preflight(capped)
+    spec = pc.Session().backend("slurm").check(capped, origins=None, validate=None)
     assert spec.resources.array_parallelism == 1

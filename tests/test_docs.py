@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+
+import pytest
 
 import paracore
 
@@ -27,3 +30,32 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert commands, ".ci/run runs nothing"
     for command in commands:
         assert command.removeprefix("exec ") in readme
+
+
+def doc_signature(name: str, obj: object) -> str:
+    """``name(params)`` as the API reference writes it: inspect's form, no annotations."""
+    signature = inspect.signature(obj)  # type: ignore[arg-type]
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()]
+    bare = signature.replace(parameters=params, return_annotation=inspect.Signature.empty)
+    return f"`{name}{bare}`"
+
+
+def _public_functions() -> list[str]:
+    return [n for n in paracore.__all__ if inspect.isfunction(getattr(paracore, n))]
+
+
+@pytest.mark.parametrize("name", _public_functions())
+def test_api_reference_signatures_match_the_code(name: str) -> None:
+    """docs/api.md writes each public function's signature exactly as the code has it."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    assert doc_signature(name, getattr(paracore, name)) in text
+
+
+def test_the_signature_check_notices_a_stale_signature() -> None:
+    """A signature that lost a parameter is not found in the reference."""
+
+    def submit(spec, *, origins=None):  # an older, shorter signature
+        """Stand-in."""
+
+    text = (ROOT / "docs" / "api.md").read_text()
+    assert doc_signature("submit", submit) not in text

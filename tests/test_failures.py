@@ -9,17 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paracore.backoff import (
-    AttemptResources,
-    Limits,
-    Refused,
-    RetryPolicy,
-    escalate,
-    may_retry,
-)
-from paracore.exceptions import SpecError
-from paracore.failures import DEFAULT_RETRY_ON, NEVER_RETRIED, FailureClass, classify
-from paracore.slurm.sbatch import is_transient, parse_squeue_tokens, submit_once
+from paracore.backends.slurm.sbatch import is_transient, parse_squeue_tokens, submit_once
+from paracore.core.cluster import PartitionLimits
+from paracore.core.escalation import AttemptResources, Refused, escalate
+from paracore.core.failures import DEFAULT_RETRY_ON, NEVER_RETRIED, FailureClass, classify
+from paracore.core.retry import RetryPolicy, may_retry
+from paracore.errors import SpecError
 from tests.strategies import (
     attempt_resources,
     escalating_policies,
@@ -119,11 +114,11 @@ def test_attempts_never_exceed_the_maximum(policy: RetryPolicy, failures: list) 
 # --- escalation ---------------------------------------------------------------------------
 
 
-def _within(resources: AttemptResources, limits: Limits) -> bool:
+def _within(resources: AttemptResources, limits: PartitionLimits) -> bool:
     mem_ok = (
         resources.mem_mb is None
-        or limits.max_mem_mb is None
-        or resources.mem_mb <= limits.max_mem_mb
+        or limits.node_mem_mb is None
+        or resources.mem_mb <= limits.node_mem_mb
     )
     time_ok = (
         resources.time_min is None
@@ -143,7 +138,7 @@ def _within(resources: AttemptResources, limits: Limits) -> bool:
 def test_escalated_resources_never_decrease_nor_exceed_caps(
     policy: RetryPolicy,
     start: AttemptResources,
-    limits: Limits,
+    limits: PartitionLimits,
     failures: list,
     nodes: list,
 ) -> None:
@@ -172,7 +167,7 @@ def test_escalated_resources_never_decrease_nor_exceed_caps(
 def test_oom_escalation_default_factor_and_refusal_at_the_cap() -> None:
     """256M -> 384M -> 576M; clipped to the cap; refused once at the cap, with a reason."""
     policy = RetryPolicy()
-    limits = Limits(max_mem_mb=500)
+    limits = PartitionLimits(node_mem_mb=500)
     first = AttemptResources(mem_mb=256, partition="debug")
     second = escalate(policy, FailureClass.OUT_OF_MEMORY, first)
     assert second.mem_mb == 384
@@ -256,7 +251,7 @@ def test_sbatch_retry_never_duplicates(failures: int, created: bool, seed: int) 
 
 def test_sacct_records_keep_step_states_for_classification() -> None:
     """A job row FAILED 1:0 whose srun step ended OUT_OF_MEMORY (measured) is out of memory."""
-    from paracore.slurm.accounting import parse_sacct
+    from paracore.backends.slurm.accounting import parse_sacct
 
     text = "\n".join(
         [

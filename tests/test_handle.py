@@ -1,4 +1,4 @@
-"""Tests for paracore.handle (SubmitHandle, gather), driven by paracore.testing's fakes."""
+"""Tests for paracore.shell.handle (SubmitHandle, gather), driven by paracore.testing's fakes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paracore.backoff import AttemptResources, Limits, RetryPolicy, schedule
-from paracore.exceptions import DependencyError, JobFailedError, JobTimeoutError, ParacoreError
-from paracore.failures import DEFAULT_RETRY_ON, FailureClass
-from paracore.handle import RetryGroup, SubmitHandle, gather
+from paracore.core.cluster import PartitionLimits
+from paracore.core.escalation import AttemptResources
+from paracore.core.failures import DEFAULT_RETRY_ON, FailureClass
+from paracore.core.retry import RetryPolicy, schedule
+from paracore.errors import DependencyError, JobFailedError, JobTimeoutError, ParacoreError
+from paracore.shell.handle import RetryGroup, SubmitHandle, gather
 from paracore.testing import FakeClock, FakeJob, FakeSubmitter
 
 NO_JITTER = RetryPolicy(retries=0, backoff_s=5, jitter=0)
@@ -359,7 +361,7 @@ def test_escalation_past_the_partition_cap_fails_with_a_clear_message() -> None:
     handle = submitter.handle(
         retry=RetryPolicy(retries=3, backoff_s=0),
         resources=AttemptResources(mem_mb=4096, partition="short"),
-        limits=Limits(max_mem_mb=4096),
+        limits=PartitionLimits(node_mem_mb=4096),
     )
     with pytest.raises(JobFailedError, match="most partition short allows"):
         handle.result(timeout=10)
@@ -386,12 +388,24 @@ def test_cancellation_and_user_errors_by_default_are_not_retried() -> None:
         assert submitter.submissions == 1
 
 
-def _group(clock: FakeClock, scripts: list[list[FakeJob]], policy: RetryPolicy):
+def _group(
+    clock: FakeClock,
+    scripts: list[list[FakeJob]],
+    policy: RetryPolicy,
+    resources: AttemptResources | None = None,
+):
     """Handles sharing a RetryGroup whose resubmissions pop the next scripted job per index."""
     queues = [list(s) for s in scripts]
     calls: list[tuple[list[int], AttemptResources]] = []
     handles = [
-        SubmitHandle(q.pop(0), job_name="g", retry=policy, clock=clock.now, sleep=clock.sleep)
+        SubmitHandle(
+            q.pop(0),
+            job_name="g",
+            retry=policy,
+            resources=resources,
+            clock=clock.now,
+            sleep=clock.sleep,
+        )
         for q in queues
     ]
 
@@ -435,9 +449,7 @@ def test_group_batches_by_resources() -> None:
         [FakeJob.failing("bug"), FakeJob.succeeding("b")],
         [FakeJob.succeeding("c")],
     ]
-    handles, calls = _group(clock, scripts, _policy(1))
-    for h in handles:
-        h._resources = AttemptResources(mem_mb=100)
+    handles, calls = _group(clock, scripts, _policy(1), AttemptResources(mem_mb=100))
     assert gather(handles, timeout=1000, clock=clock.now, sleep=clock.sleep) == ["a", "b", "c"]
     assert sorted((c[0], c[1].mem_mb) for c in calls) == [([0], 150), ([1], 100)]
 

@@ -1,4 +1,4 @@
-"""Tests for paracore.names: sanitising laws, truncation with hashes, templates."""
+"""Tests for paracore.core.names: sanitising laws, truncation with hashes, templates."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from paracore.exceptions import SpecError
-from paracore.names import ALLOWED_PATTERN, render_name, sanitize, template_fields
+from paracore.core.names import ALLOWED_PATTERN, render_name, sanitize, template_fields
+from paracore.errors import SpecError
 from tests.strategies import any_text_names, job_names
 
 ALLOWED = re.compile(ALLOWED_PATTERN)

@@ -1,4 +1,4 @@
-"""Tests for paracore.params: submitit parameters, job names, throttles and the sbatch preview."""
+"""submitit parameters (paracore.backends.slurm.params), job names, throttles, the preview."""
 
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toolz import pipe
 
-from paracore.names import ALLOWED_PATTERN, sanitize
-from paracore.params import (
+from paracore.backends.slurm.params import (
     LOCAL_PARAM_NAMES,
     SLURM_PARAM_NAMES,
     WARNING_SIGNAL,
-    effective_parallelism,
-    job_name,
     to_submitit_params,
-    with_builtin_defaults,
 )
-from paracore.spec import Call, Command, JobSpec, Resources
-from paracore.submit import preview
-from paracore.transforms import (
+from paracore.core.defaults import with_builtin_defaults
+from paracore.core.names import ALLOWED_PATTERN, job_name, sanitize
+from paracore.core.rules import effective_parallelism
+from paracore.core.spec import Call, Command, JobSpec, Resources
+from paracore.core.transforms import (
     with_array,
     with_cluster,
     with_name,
@@ -31,6 +29,7 @@ from paracore.transforms import (
     with_resources,
     with_tags,
 )
+from paracore.shell.submit import preview
 from tests.strategies import any_text_names, double, job_specs, memory_mb, walltime_minutes
 
 _SLURM_GENERIC = frozenset(submitit.AutoExecutor._valid_parameters())
@@ -237,3 +236,17 @@ def test_preview_single_job_has_no_array() -> None:
     script = preview(JobSpec.command("echo hi"))
     assert "--array" not in script
     assert "%j" in script
+
+
+def test_copied_submitit_array_code_is_the_installed_one() -> None:
+    """The array submission copied into the Slurm executor matches installed submitit's."""
+    import inspect
+
+    from paracore.backends.slurm.executor import SUBMITIT_ARRAY_CODE_DIGEST
+    from paracore.core.digest import stable_digest
+
+    source = inspect.getsource(submitit.SlurmExecutor._internal_process_submissions)
+    assert stable_digest(source, 16) == SUBMITIT_ARRAY_CODE_DIGEST, (
+        "submitit changed its array submission: compare it with "
+        "paracore.backends.slurm.executor._RobustSlurmExecutor and update the digest"
+    )

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 import pytest
 
 import paracore
-from paracore.autotune import PilotError, Suggestion
-from paracore.backoff import RetryPolicy
-from paracore.handle import SubmitHandle
-from paracore.pilot import PilotEdge, autotune_from_pilot, measure_call, measure_command
-from paracore.slurm.accounting import JobRecord
-from paracore.spec import Call, Command
+from paracore.backends.slurm.accounting import JobRecord
+from paracore.core.autotune import PilotError, Suggestion
+from paracore.core.retry import RetryPolicy
+from paracore.core.spec import Call, Command
+from paracore.shell.handle import SubmitHandle
+from paracore.shell.pilot import PilotEdge, autotune_from_pilot, measure_call, measure_command
+from paracore.shell.session import Session
 from paracore.testing import FakeClock, FakeJob
 
 PY = sys.executable
@@ -196,7 +197,14 @@ def _record(job_id: str, state: str, elapsed: int | None, rss_kb: int | None) ->
 
 
 class FakeSlurm:
-    """Submission and accounting of a scripted cluster: per attempt, per item, an outcome."""
+    """Submission and accounting of a scripted cluster: per attempt, per item, an outcome.
+
+    It is also the pilot's backend: the real Slurm backend's limits over captured scontrol
+    text, and accounting from the script.
+    """
+
+    name = "slurm"
+    measures_in_task = False
 
     def __init__(self, outcomes: dict[int, list[tuple[str, int, int]]]) -> None:
         self.outcomes = outcomes  # attempt -> [(state, elapsed_s, rss_mb)] per submitted task
@@ -223,7 +231,10 @@ class FakeSlurm:
             handles.append(SubmitHandle(job, job_name="pilot", retry=RetryPolicy()))
         return handles
 
-    def query_jobs(self, job_ids):
+    def limits(self, partition):
+        return Session(runner=self.run, environ={}).backend("slurm").limits(partition)
+
+    def accounting(self, job_ids):
         self.queries += 1
         if self.queries == 1:  # sacct lags: the first answer has no step MaxRSS yet
             return {j: attrs_evolve(self.records[j], max_rss_kb=None) for j in job_ids}
@@ -232,11 +243,9 @@ class FakeSlurm:
     def edge(self) -> PilotEdge:
         return PilotEdge(
             submit_map=self.submit_map,
-            query_jobs=self.query_jobs,
-            run=self.run,
+            backend=lambda spec: self,
             sleep=self.clock.sleep,
             clock=self.clock.now,
-            backend_for=lambda spec: "slurm",
         )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
+import importlib
 import inspect
+import itertools
+import pkgutil
 import types
 
 import pytest
 
 import paracore
-import paracore.exceptions
-from paracore.backoff import RetryPolicy
+import paracore.errors
+from paracore.core.retry import RetryPolicy
 from paracore.testing import FakeJob
 
 SEED_PARAMETERS = (
@@ -32,6 +36,9 @@ SEED_PARAMETERS = (
 
 BUILTIN_PARENT = {
     "SpecError": ValueError,
+    "ConfigError": ValueError,
+    "SchedulerUnreachable": RuntimeError,
+    "PilotError": RuntimeError,
     "SubmissionError": RuntimeError,
     "JobTimeoutError": TimeoutError,
     "JobFailedError": RuntimeError,
@@ -60,20 +67,42 @@ def test_all_equals_public_names() -> None:
     """__all__ lists exactly the public non-module names the package defines or re-exports."""
     public = {
         name
-        for name, value in vars(paracore).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(paracore)
+        if not name.startswith("_") and not isinstance(getattr(paracore, name), types.ModuleType)
     }
     assert set(paracore.__all__) == public
     assert "__version__" not in paracore.__all__
     assert isinstance(paracore.__version__, str)
 
 
+def _attribute_docstring(module_name: str, name: str) -> str | None:
+    """The string literal right after ``name = ...`` at the top level of a module, if any."""
+    tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+    body = tree.body
+    for node, after in itertools.pairwise(body):
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        named = any(isinstance(t, ast.Name) and t.id == name for t in targets)
+        if named and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            return str(after.value.value)
+    return None
+
+
 @pytest.mark.parametrize("name", paracore.__all__)
 def test_every_public_name_has_a_docstring(name: str) -> None:
-    """Every name in __all__ carries a docstring."""
-    doc = inspect.getdoc(getattr(paracore, name))
+    """Every name in __all__ carries its own docstring (an instance: one after its assignment)."""
+    value = getattr(paracore, name)
+    if inspect.isclass(value) or inspect.isroutine(value):
+        doc = value.__doc__  # its own, never one inherited from a base class
+    else:
+        doc = _attribute_docstring(paracore._WHERE[name], name)
     assert doc
     assert doc.strip()
+
+
+def test_the_docstring_test_refuses_an_undocumented_instance() -> None:
+    """An instance is not documented by its type's docstring."""
+    assert _attribute_docstring("paracore.core.sentinel", "NOT_GIVEN")
+    assert _attribute_docstring("paracore.core.sentinel", "NotGiven") is None
 
 
 @pytest.mark.parametrize("name", ["run_cmd", "map_cmds", "map_func"])
@@ -123,21 +152,46 @@ def test_submit_handle_has_the_seed_surface() -> None:
     assert handle.result(timeout=0) == 5
 
 
-def _exception_classes() -> list[type[BaseException]]:
-    return [
-        value
-        for value in vars(paracore.exceptions).values()
-        if isinstance(value, type)
-        and issubclass(value, BaseException)
-        and value.__module__ == paracore.exceptions.__name__
-    ]
+def _all_modules() -> list[types.ModuleType]:
+    names = [m.name for m in pkgutil.walk_packages(paracore.__path__, "paracore.")]
+    return [importlib.import_module(n) for n in names if not n.endswith("__main__")]
+
+
+def _exception_classes(modules: list[types.ModuleType] | None = None) -> list[type]:
+    """Exception classes defined (not imported) in the given modules (default: errors)."""
+    found: dict[str, type] = {}
+    for module in modules if modules is not None else [paracore.errors]:
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == module.__name__
+            ):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return list(found.values())
 
 
 def test_exception_table_is_complete() -> None:
-    """Every exception class in paracore.exceptions is known to these tests and exported."""
+    """Every exception class in paracore.errors is known to these tests and exported."""
     names = {cls.__name__ for cls in _exception_classes()}
     assert names == set(BUILTIN_PARENT) | {"ParacoreError"}
     assert names <= set(paracore.__all__)
+
+
+def test_every_error_users_see_lives_in_errors() -> None:
+    """No module but paracore.errors defines an exception, except what runs inside a job."""
+    elsewhere = {
+        f"{cls.__module__}.{cls.__name__}"
+        for cls in _exception_classes(_all_modules())
+        if cls.__module__ != "paracore.errors"
+    }
+    job_side = {n for n in elsewhere if n.startswith("paracore.runtime.")}
+    assert elsewhere == job_side
+    assert job_side == {
+        "paracore.runtime.environment.SetupFailed",
+        "paracore.runtime.measure.PilotTaskFailed",
+        "paracore.runtime.tasks.CommandFailed",
+    }
 
 
 @pytest.mark.parametrize("cls", _exception_classes(), ids=lambda c: c.__name__)

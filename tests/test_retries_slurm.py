@@ -27,8 +27,7 @@ from paracore import (
     with_resources,
     with_retries,
 )
-from paracore.failures import FailureClass
-from paracore.polling import Poller
+from paracore.core.failures import FailureClass
 from tests.slurm_helpers import QUICK, job_row, wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
@@ -224,15 +223,17 @@ def test_child_of_failed_parent_raises_dependency_error_promptly() -> None:
 
 def test_polling_an_array_of_100_is_batched() -> None:
     """Waiting on 100 tasks makes one sacct per interval for all, not one per task."""
-    poller = Poller()
     spec = pipe(JobSpec.call(abs, 0), with_resources(**QUICK), with_name("poll-100"))
-    from paracore.spec import Call
-    from paracore.submit import submit_map
+    from paracore.core.spec import Call
+    from paracore.shell.session import Session, use_session
+    from paracore.shell.submit import submit_map
 
-    start = time.monotonic()
-    jobs = submit_map(spec, [Call(abs, (-i,)) for i in range(100)], poller=poller)
-    results = gather(jobs, timeout=1200)
-    elapsed = time.monotonic() - start
+    with use_session(Session()) as session:
+        poller = session.backend("slurm").poller
+        start = time.monotonic()
+        jobs = submit_map(spec, [Call(abs, (-i,)) for i in range(100)])
+        results = gather(jobs, timeout=1200)
+        elapsed = time.monotonic() - start
     assert results == list(range(100))
     bound = elapsed / poller.min_interval_s + 3
     report(

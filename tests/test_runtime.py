@@ -1,4 +1,4 @@
-"""Tests for paracore.runtime: the environment policy and the tasks that run inside a job."""
+"""Tests for paracore.runtime.tasks: the environment policy and the tasks that run inside a job."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paracore.runtime import (
+from paracore.runtime.tasks import (
     CallTask,
     CommandFailed,
     CommandResult,

@@ -1,4 +1,4 @@
-"""Tests for paracore.spec: validators, immutability, hashing and named constructors."""
+"""Tests for paracore.core.spec: validators, immutability, hashing and named constructors."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import attrs
 import pytest
 from hypothesis import given
 
-from paracore.backoff import RetryPolicy
-from paracore.exceptions import ParacoreError, SpecError
-from paracore.sentinel import NOT_GIVEN
-from paracore.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
+from paracore.core.retry import RetryPolicy
+from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
+from paracore.errors import ParacoreError, SpecError
 from tests.strategies import double, job_specs
 
 # --- validators ---------------------------------------------------------------------------

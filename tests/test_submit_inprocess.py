@@ -23,8 +23,10 @@ from paracore import (
     with_log_dir,
     with_retries,
 )
-from paracore.spec import Call
-from paracore.submit import backend_for, check_submittable, detect_backend
+from paracore.core.spec import Call
+from paracore.shell.checks import prepare_task
+from paracore.shell.session import Session, use_session
+from paracore.shell.submit import backend_for, detect_backend
 from tests.strategies import double
 
 TIMEOUT = 120  # seconds; a bound for local-executor waits, never reached when things work
@@ -196,20 +198,20 @@ def test_missing_program_rejected_before_submission(local_logs: Path) -> None:
 )
 def test_shell_builtins_are_not_rejected(cmd: str) -> None:
     """Commands starting with shell builtins, keywords or assignments pass the check."""
-    check_submittable(JobSpec.command(cmd), which=lambda _name: None)
+    prepare_task(JobSpec.command(cmd), which=lambda _name: None)
 
 
 def test_commands_with_env_setup_are_not_rejected() -> None:
     """With env_setup the program may be provided by the setup line, so it is not checked."""
     spec = with_env({}, JobSpec.command("tool_from_module --x"), setup="module load tool")
-    check_submittable(spec, which=lambda _name: None)
+    prepare_task(spec, which=lambda _name: None)
     with pytest.raises(SpecError):
-        check_submittable(JobSpec.command("tool_from_module --x"), which=lambda _name: None)
+        prepare_task(JobSpec.command("tool_from_module --x"), which=lambda _name: None)
 
 
 def test_found_program_passes() -> None:
     """A program the injected which() finds passes the check."""
-    check_submittable(JobSpec.command("sometool -v"), which=lambda name: f"/opt/bin/{name}")
+    prepare_task(JobSpec.command("sometool -v"), which=lambda name: f"/opt/bin/{name}")
 
 
 @pytest.mark.parametrize(
@@ -218,18 +220,25 @@ def test_found_program_passes() -> None:
 )
 def test_detect_backend_with_fake_which(found: set[str], expected: str) -> None:
     """slurm only when both sbatch and srun are on PATH, else local."""
-    assert detect_backend(lambda name: f"/usr/bin/{name}" if name in found else None) == expected
+    which = lambda name: f"/usr/bin/{name}" if name in found else None  # noqa: E731
+    with use_session(Session(which=which)):
+        assert detect_backend() == expected
 
 
 def test_backend_for_resolves_auto() -> None:
     """auto defers to $PARACORE_BACKEND, then to detection; explicit backends win."""
     slurm = lambda name: f"/usr/bin/{name}"  # noqa: E731
     auto = JobSpec.command("echo")
-    assert backend_for(auto, slurm, environ={}) == "slurm"
-    assert backend_for(auto, slurm, environ={"PARACORE_BACKEND": "inprocess"}) == "inprocess"
-    assert backend_for(with_backend("local", auto), slurm, environ={}) == "local"
+
+    def name(spec: JobSpec, environ: dict[str, str]) -> str:
+        with use_session(Session(which=slurm, environ=environ)):
+            return backend_for(spec)
+
+    assert name(auto, {}) == "slurm"
+    assert name(auto, {"PARACORE_BACKEND": "inprocess"}) == "inprocess"
+    assert name(with_backend("local", auto), {}) == "local"
     with pytest.raises(SpecError):
-        backend_for(auto, slurm, environ={"PARACORE_BACKEND": "k8s"})
+        name(auto, {"PARACORE_BACKEND": "k8s"})
 
 
 # --- submitit's local executor (spawns processes: keep these few) -------------------------

@@ -1,4 +1,4 @@
-"""Laws of paracore.transforms: purity, locality, precedence, currying and composition."""
+"""Laws of paracore.core.transforms: purity, locality, precedence, currying and composition."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from toolz import pipe
 
 import paracore
-from paracore.exceptions import SpecError
-from paracore.failures import DEFAULT_RETRY_ON, FailureClass
-from paracore.sentinel import NOT_GIVEN
-from paracore.spec import JobSpec, Resources
-from paracore.transforms import (
-    BUILTIN_DEFAULTS,
-    CONFIG_KEYS,
+from paracore.core.defaults import BUILTIN_DEFAULTS
+from paracore.core.failures import DEFAULT_RETRY_ON, FailureClass
+from paracore.core.keys import CONFIG_KEYS
+from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.spec import JobSpec, Resources
+from paracore.core.transforms import (
     autotuned,
     preset,
     with_array,
@@ -36,6 +35,7 @@ from paracore.transforms import (
     with_start_jitter,
     with_tags,
 )
+from paracore.errors import SpecError
 from tests.strategies import (
     configs,
     env_overlays,
@@ -75,7 +75,7 @@ def _seconds() -> st.SearchStrategy[float]:
 # Each public transform, a strategy for its (non-spec) arguments, and the fields it may touch.
 def _presets(definition: dict) -> paracore.ResolvedConfig:
     """A resolved configuration holding one preset "p" (no files read)."""
-    from paracore.config import Layer, resolve_layers
+    from paracore.core.config import Layer, resolve_layers
 
     return resolve_layers([Layer("test", {"presets": {"p": definition}})])
 

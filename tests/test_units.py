@@ -1,4 +1,4 @@
-"""Tests for paracore.units: walltime and memory parsing/formatting, sacct readers."""
+"""Tests for paracore.core.units: walltime and memory parsing/formatting, sacct readers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paracore.exceptions import ParacoreError, SpecError
-from paracore.units import (
+from paracore.core.units import (
     format_memory,
     format_walltime,
     mb_to_gb,
@@ -16,6 +15,7 @@ from paracore.units import (
     parse_rss,
     parse_walltime,
 )
+from paracore.errors import ParacoreError, SpecError
 from tests.strategies import memory_mb, walltime_minutes
 
 # --- parse_walltime: examples -------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""What a backend is: the interface every place that runs work implements.
+
+paracore's shell (:mod:`paracore.shell.submit`, handles, the pilot) talks to a scheduler only
+through a :class:`Backend`, and to one submitted attempt only through a :class:`RunningJob`.
+``slurm``, ``local`` and ``inprocess`` implement them; a site can add its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from paracore.core.cluster import PartitionLimits
+from paracore.core.spec import JobSpec
+
+__all__ = ["Backend", "JobState", "RunningJob", "Task"]
+
+
+class Task(Protocol):
+    """What runs inside the job: a picklable callable (:mod:`paracore.runtime.tasks`)."""
+
+    def __call__(self) -> Any: ...
+
+
+class JobState(Protocol):
+    """What a backend knows about a job: its state and, once it ended, how."""
+
+    job_id: str
+    state: str
+    state_raw: str
+    exit_code: int | None
+    exit_signal: int | None
+    reason: str
+    nodes: str
+
+    @property
+    def terminal(self) -> bool: ...
+
+
+@runtime_checkable
+class RunningJob(Protocol):
+    """One submitted attempt on some backend, as a SubmitHandle sees it.
+
+    A job may also offer ``record()`` returning its scheduler record (a :class:`JobState`,
+    e.g. :class:`~paracore.backends.slurm.accounting.JobRecord`) for exit codes and nodes.
+    """
+
+    job_id: str
+    array_index: int | None
+    stdout_path: str | None
+    stderr_path: str | None
+
+    @property
+    def state(self) -> str: ...
+
+    def done(self) -> bool: ...
+
+    def outcome(self) -> Any:
+        """The value, or raise JobFailedError; only called once ``done()`` is true."""
+        ...
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A place that runs work: Slurm, this machine, this process, or a site's own.
+
+    ``name`` is how specs and ``$PARACORE_BACKEND`` choose it. ``schedules_dependencies``
+    says whether the scheduler itself holds a job until its ``after_ok`` parents succeeded
+    (otherwise submission waits for them). ``measures_in_task`` says a pilot must measure
+    inside the task (no accounting to read time and memory from).
+    """
+
+    name: str
+    schedules_dependencies: bool
+    measures_in_task: bool
+
+    def check(
+        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
+    ) -> JobSpec:
+        """The spec checked against what the backend allows (raise SpecError), settled."""
+        ...
+
+    def submit(
+        self,
+        spec: JobSpec,
+        tasks: Sequence[Task],
+        describes: Sequence[str],
+        *,
+        after: Sequence[str] = (),
+    ) -> list[RunningJob]:
+        """Submit the tasks sharing ``spec``: one job, or one array when there are several."""
+        ...
+
+    def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobState]:
+        """State and usage of these jobs, in one bulk query; jobs not known yet are absent."""
+        ...
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel these jobs (already finished ones are left alone)."""
+        ...
+
+    def limits(self, partition: str | None) -> PartitionLimits | None:
+        """What one task may ask for on ``partition`` (None: unknown)."""
+        ...
+
+    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
+        """The exact submission script for ``spec``, without submitting."""
+        ...

@@ -1,0 +1,127 @@
+"""The local backend: submitit's local executor, one process per task on this machine.
+
+submitit's local executor ignores memory, cpus, names and array throttling, and runs every
+task at once; paracore says so rather than pretending otherwise. It has no scheduler to
+validate against, and after_ok parents are waited for at submission.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import submitit
+from submitit.core.utils import FailedJobError, UncompletedJobError
+
+from paracore.backends.base import JobState, RunningJob, Task
+from paracore.backends.machine import machine_limits
+from paracore.backends.outcomes import failure_error
+from paracore.backends.slurm.params import to_submitit_params
+from paracore.backends.submission import submit_through
+from paracore.core.cluster import PartitionLimits
+from paracore.core.names import log_folder
+from paracore.core.spec import JobSpec
+from paracore.core.transforms import with_array
+from paracore.runtime.tasks import read_failure
+
+__all__ = ["LocalBackend", "LocalJob"]
+
+
+class LocalJob:
+    """A job of submitit's local executor: state and completion from submitit itself."""
+
+    def __init__(self, job: submitit.Job, array_index: int | None, describe: str) -> None:
+        self._job = job
+        self.job_id = str(job.job_id)
+        self.array_index = array_index
+        self.stdout_path: str | None = str(job.paths.stdout)
+        self.stderr_path: str | None = str(job.paths.stderr)
+        self._describe = describe
+
+    @property
+    def state(self) -> str:
+        """submitit's view of the process: RUNNING, FINISHED, FAILED, ..."""
+        return str(self._job.state)
+
+    def done(self) -> bool:
+        """True once the process ended."""
+        return bool(self._job.done())
+
+    def outcome(self) -> Any:
+        """The task's value, or raise the error its failure record (or state) describes."""
+        try:
+            return self._job.result()
+        except (FailedJobError, UncompletedJobError):
+            pass
+        raise failure_error(
+            read_failure(self._job.paths.result_pickle),
+            job_id=self.job_id,
+            state=str(self._job.state),
+            describe=self._describe,
+            stdout_path=self.stdout_path,
+            stderr_path=self.stderr_path,
+        )
+
+    def cancel(self) -> None:
+        """Stop the process if it still runs."""
+        self._job.cancel(check=False)
+
+
+class LocalBackend:
+    """Runs tasks as processes on this machine through submitit's local executor."""
+
+    name = "local"
+    schedules_dependencies = False
+    measures_in_task = True
+
+    def __init__(self, session: Any = None) -> None:
+        # weakly held: a job nobody waits on any more is let go (and cleaned up) as usual
+        self._jobs: weakref.WeakValueDictionary[str, LocalJob] = weakref.WeakValueDictionary()
+
+    def check(
+        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
+    ) -> JobSpec:
+        """Nothing to check against; an ``"auto"`` throttle means nothing here."""
+        if spec.resources.array_parallelism == "auto":
+            return with_array(None, spec)
+        return spec
+
+    def submit(
+        self,
+        spec: JobSpec,
+        tasks: Sequence[Task],
+        describes: Sequence[str],
+        *,
+        after: Sequence[str] = (),
+    ) -> list[RunningJob]:
+        """Start one process per task (a fresh executor per submission)."""
+        executor = submitit.AutoExecutor(folder=log_folder(spec), cluster="local")
+        executor.update_parameters(**to_submitit_params(spec, "local"))
+        jobs = submit_through(executor, spec, tasks)
+        array = len(tasks) > 1
+        out: list[RunningJob] = []
+        for i, (job, describe) in enumerate(zip(jobs, describes, strict=True)):
+            local = LocalJob(job, i if array else None, describe)
+            self._jobs[local.job_id] = local
+            out.append(local)
+        return out
+
+    def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobState]:
+        """No accounting on this machine."""
+        return {}
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Stop these processes (those this backend started)."""
+        for job_id in job_ids:
+            job = self._jobs.get(str(job_id))
+            if job is not None:
+                job.cancel()
+
+    def limits(self, partition: str | None) -> PartitionLimits | None:
+        """This machine's size."""
+        return machine_limits(self.name)
+
+    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
+        """Local tasks have no batch script; say what runs them."""
+        return f"# local backend: {spec.payload.label} runs as a process of this machine\n"

@@ -1,0 +1,104 @@
+"""What a failed attempt left behind, turned into the error users see (any backend).
+
+A failure record written by the task (:mod:`paracore.runtime.tasks`) means the payload itself
+failed: a user error with the original exception type and message, or the command's exit code
+and stderr tail. Without one, the scheduler's state, exit code, reason and the stderr tail say
+why (:func:`~paracore.core.failures.classify`).
+"""
+
+from __future__ import annotations
+
+from paracore.core.failures import FailureClass, classify, state_word
+from paracore.errors import CommandFailedError, DependencyError, JobFailedError, RemoteError
+from paracore.runtime.tasks import STDERR_TAIL_CHARS, TaskFailure
+
+__all__ = ["KILLED_HINTS", "failure_error", "file_tail"]
+
+
+def file_tail(path: str | None, chars: int = STDERR_TAIL_CHARS) -> str:
+    """The last ``chars`` characters of a log file ("" when it cannot be read)."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - chars))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+KILLED_HINTS = {
+    FailureClass.OUT_OF_MEMORY: "it used more memory than it asked for (raise mem)",
+    FailureClass.TIMEOUT: "it ran past its time limit (raise time)",
+    FailureClass.CANCELLED: "it was cancelled",
+    FailureClass.NODE_FAILURE: "its node failed",
+    FailureClass.PREEMPTION: "it was preempted",
+    FailureClass.BOOT_FAILURE: "its node failed to boot",
+    FailureClass.DEPENDENCY: "a job it depends on failed, so Slurm cancelled it",
+}
+
+
+def failure_error(
+    failure: TaskFailure | None,
+    *,
+    job_id: str,
+    state: str,
+    describe: str,
+    stdout_path: str | None,
+    stderr_path: str | None,
+    exit_code: int | None = None,
+    exit_signal: int | None = None,
+    reason: str = "",
+) -> JobFailedError:
+    """Turn what a failed job left behind into the error users see, with its failure class.
+
+    A failure record (the payload raised or exited non-zero) is a user error; otherwise the
+    scheduler's state, exit code, reason and the stderr tail say why (:func:`classify`).
+    """
+    logs = f"logs: {stdout_path} {stderr_path}" if stdout_path else "no log files"
+    common = {
+        "job_id": job_id,
+        "state": state,
+        "stdout_path": stdout_path,
+        "stderr_path": stderr_path,
+    }
+    if failure is not None:
+        common["failure_class"] = FailureClass.USER_ERROR
+    if failure is not None and failure.kind == "command":
+        tail = failure.stderr_tail.rstrip()
+        return CommandFailedError(
+            f"{describe} exited with code {failure.returncode} (job {job_id}); {logs}"
+            + (f"\nstderr tail:\n{tail}" if tail else ""),
+            returncode=failure.returncode,
+            stderr_tail=failure.stderr_tail,
+            **common,
+        )
+    if failure is not None:
+        what = "env_setup failed" if failure.kind == "setup" else "raised"
+        error = RemoteError(
+            f"{describe} {what}: {failure.exc_type}: {failure.exc_message} (job {job_id}); {logs}",
+            exc_type=failure.exc_type,
+            exc_message=failure.exc_message,
+            stderr_tail=failure.traceback[-STDERR_TAIL_CHARS:],
+            **common,
+        )
+        if isinstance(failure.exception, BaseException):
+            error.__cause__ = failure.exception
+        return error
+    word = state_word(state) or "UNKNOWN"
+    tail = file_tail(stderr_path).rstrip()
+    failure_class = classify(
+        state, exit_code=exit_code, exit_signal=exit_signal, reason=reason, stderr_tail=tail
+    )
+    hint = KILLED_HINTS.get(failure_class, "it ended without writing a result")
+    exit_text = f" (exit {exit_code}:{exit_signal or 0})" if exit_code is not None else ""
+    error_type = DependencyError if failure_class is FailureClass.DEPENDENCY else JobFailedError
+    return error_type(
+        f"{describe}: job {job_id} ended {word}{exit_text}: {hint}; {logs}"
+        + (f"\nstderr tail:\n{tail}" if tail else ""),
+        stderr_tail=tail,
+        failure_class=failure_class,
+        **{**common, "state": word},
+    )

@@ -1,0 +1,170 @@
+"""The Slurm backend: sbatch through submitit, one batched sacct for status, scontrol limits.
+
+Everything paracore knows about Slurm lives under this package: the translation of a spec to
+submitit's parameters (:mod:`.params`), the executor with its robust sbatch
+(:mod:`.executor`, :mod:`.sbatch`), accounting (:mod:`.accounting`), the cluster's partitions
+and nodes (:mod:`.cluster`) and the shared status poller (:mod:`.polling`).
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from paracore.backends.base import RunningJob, Task
+from paracore.backends.slurm.accounting import JobRecord, query_jobs
+from paracore.backends.slurm.cluster import ClusterQueries
+from paracore.backends.slurm.commands import run_command
+from paracore.backends.slurm.executor import executor_for, sbatch_script
+from paracore.backends.slurm.jobs import SubmititJob
+from paracore.backends.slurm.polling import Poller
+from paracore.backends.submission import submit_through
+from paracore.core.cluster import ClusterInfo, PartitionLimits
+from paracore.core.defaults import with_builtin_defaults
+from paracore.core.rules import (
+    choose_parallelism,
+    effective_parallelism,
+    first_error,
+    validation_enabled,
+)
+from paracore.core.rules import validate as validate_spec
+from paracore.core.spec import JobSpec
+from paracore.core.transforms import with_array, with_resources
+from paracore.errors import SchedulerUnreachable, SpecError
+
+__all__ = ["SlurmBackend"]
+
+DEFAULT_SBATCH_TIMEOUT_S = 60.0
+
+
+class SlurmBackend:
+    """Submits to Slurm; one per session, holding its poller and cluster cache.
+
+    ``runner`` runs the query commands (``sacct``, ``scontrol``, ``sinfo``, ``scancel``);
+    ``environ`` is read for ``PARACORE_VALIDATE`` and ``PARACORE_SBATCH_TIMEOUT``.
+    """
+
+    name = "slurm"
+    schedules_dependencies = True
+    measures_in_task = False
+
+    def __init__(self, session: Any) -> None:
+        self._runner = session.runner or run_command
+        self._environ: Mapping[str, str] = session.environ
+        self._clock = session.clock
+        self.cluster = ClusterQueries(
+            self._runner, clock=session.clock, ttl_s=session.cluster_ttl_s
+        )
+        self.poller = Poller(self.accounting, clock=session.clock)
+
+    # -------------------------------------------------------------- before submitting
+
+    def _info(self) -> ClusterInfo | None:
+        try:
+            return self.cluster.info()
+        except SchedulerUnreachable:
+            return None
+
+    def check(
+        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
+    ) -> JobSpec:
+        """Check ``spec`` against the live cluster and settle ``array_parallelism="auto"``.
+
+        Raises SpecError for the first problem (naming field, value, origin and what the
+        cluster accepts). Skipped when validation is off or Slurm does not answer. Notes
+        (a lowered throttle) are shown as warnings.
+        """
+        enabled = validation_enabled(validate, self._environ)
+        auto = spec.resources.array_parallelism == "auto"
+        if not enabled and not auto:
+            return spec
+        info = self._info()
+        if enabled and info is not None:
+            problems = validate_spec(spec, info, origins)
+            if problems:
+                raise first_error(problems)
+        if auto:
+            spec, note = self._settle_auto_parallelism(spec, info)
+            if note:
+                warnings.warn(note, stacklevel=4)
+        return spec
+
+    def _settle_auto_parallelism(
+        self, spec: JobSpec, info: ClusterInfo | None
+    ) -> tuple[JobSpec, str | None]:
+        """Replace ``array_parallelism="auto"`` by the partition's idle cores, capped."""
+        res = spec.resources
+        partition = res.partition if isinstance(res.partition, str) else None
+        if partition is None and info is not None and info.default_partition is not None:
+            partition = info.default_partition.name
+        capped = with_array(None, spec)
+        cap, _ = effective_parallelism(capped)
+        if partition is None:
+            return capped, "array_parallelism='auto': no partition to ask sinfo about; not set"
+        try:
+            idle = self.cluster.idle_cpus(partition)
+        except SchedulerUnreachable as err:
+            return capped, f"array_parallelism='auto': sinfo did not answer ({err}); not set"
+        cpus = res.cpus_per_task if isinstance(res.cpus_per_task, int) else 1
+        return with_array(choose_parallelism(idle, cpus, cap), spec), None
+
+    # -------------------------------------------------------------- submitting
+
+    def submit(
+        self,
+        spec: JobSpec,
+        tasks: Sequence[Task],
+        describes: Sequence[str],
+        *,
+        after: Sequence[str] = (),
+    ) -> list[RunningJob]:
+        """One sbatch: a job, or an array of ``len(tasks)`` tasks, after ``after`` succeeded."""
+        spec = _tagged(spec, after)
+        timeout = float(self._environ.get("PARACORE_SBATCH_TIMEOUT", DEFAULT_SBATCH_TIMEOUT_S))
+        jobs = submit_through(executor_for(spec, timeout), spec, tasks)
+        array = len(tasks) > 1
+        return [
+            SubmititJob(job, i if array else None, describe, self.poller, self._clock)
+            for i, (job, describe) in enumerate(zip(jobs, describes, strict=True))
+        ]
+
+    # -------------------------------------------------------------- after submitting
+
+    def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobRecord]:
+        """Records for the given jobs from one sacct call; jobs sacct does not know are absent."""
+        return query_jobs(list(job_ids), self._runner)
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """``scancel`` the jobs (one call)."""
+        if job_ids:
+            self._runner(["scancel", *map(str, job_ids)])
+
+    def limits(self, partition: str | None) -> PartitionLimits | None:
+        """MaxTime and largest node of ``partition`` (None: the default partition).
+
+        Raises SpecError for a partition the cluster does not have, and SchedulerUnreachable
+        when scontrol does not answer.
+        """
+        info = self.cluster.info()
+        limits = info.limits(partition)
+        if limits is None and partition is not None:
+            known = ", ".join(p.name for p in info.partitions) or "none"
+            raise SpecError("partition", partition, f"a partition of this cluster: {known}")
+        return limits
+
+    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
+        """The exact sbatch script paracore would submit for ``spec``."""
+        return sbatch_script(with_builtin_defaults(spec), array_size=array_size)
+
+
+def _tagged(spec: JobSpec, after: Sequence[str]) -> JobSpec:
+    """The spec with this submission's unique ``--comment`` token and its dependencies."""
+    extra = dict(spec.resources.extra)
+    token = f"paracore-{uuid.uuid4().hex[:16]}"
+    extra["comment"] = f"{extra['comment']}-{token}" if extra.get("comment") else token
+    if after:
+        extra["dependency"] = "afterok:" + ":".join(after)
+        extra["kill-on-invalid-dep"] = "yes"
+    return with_resources(spec, extra=extra)

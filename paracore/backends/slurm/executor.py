@@ -1,0 +1,135 @@
+"""submitit's Slurm executor, made fresh per submission, submitting through a robust sbatch.
+
+submitit's parameters accumulate on an executor, so one is never reused. The executor runs
+``sbatch`` through :mod:`paracore.backends.slurm.sbatch`, which retries a transient failure
+after the retry policy's delays without ever creating a duplicate job.
+
+This module is the one place that uses submitit's private API (its array submission, its
+parameter conversion and its batch-script writer); :data:`SUBMITIT_ARRAY_CODE_DIGEST` pins
+the version of submitit's array code copied here, and a test fails when submitit changes it.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import attrs
+import submitit
+from submitit.core import utils as submitit_utils
+from submitit.slurm import slurm as submitit_slurm
+
+from paracore.backends.slurm.params import to_submitit_params
+from paracore.core.names import log_folder
+from paracore.core.retry import RetryPolicy, schedule
+from paracore.core.spec import JobSpec
+
+__all__ = ["SUBMITIT_ARRAY_CODE_DIGEST", "executor_for", "sbatch_script"]
+
+SUBMITIT_ARRAY_CODE_DIGEST = "5a97f9bca045c4ba"
+"""BLAKE2b (8 bytes) of the source of ``submitit.SlurmExecutor._internal_process_submissions``
+(submitit 1.5.4), whose array code ``_RobustSlurmExecutor`` copies."""
+
+
+class _RobustSlurmExecutor(submitit.SlurmExecutor):
+    """submitit's Slurm executor whose ``sbatch`` runs through :mod:`.sbatch`.
+
+    That wrapper retries an ``sbatch`` that timed out or found the controller unreachable,
+    after the retry policy's delays, and first looks in ``squeue`` for the submission's
+    unique ``--comment`` token so a job that did get created is never submitted twice.
+    """
+
+    sbatch_options: tuple[str, ...] = ()
+
+    def _make_submission_command(self, submission_file_path: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "paracore.backends.slurm.sbatch",
+            *self.sbatch_options,
+            "--",
+            "sbatch",
+            str(submission_file_path),
+        ]
+
+    def _internal_process_submissions(self, delayed_submissions: list) -> list:
+        # submitit's own array code, with the array executor of this class (submitit's
+        # builds a plain SlurmExecutor, which would bypass the wrapper).
+        if len(delayed_submissions) == 1:
+            return super()._internal_process_submissions(delayed_submissions)
+        folder = submitit_utils.JobPaths.get_first_id_independent_folder(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        timeout_min = self.parameters.get("time", 5)
+        pickle_paths = []
+        for delayed in delayed_submissions:
+            pickle_path = folder / f"{uuid.uuid4().hex}.pkl"
+            delayed.set_timeout(timeout_min, self.max_num_timeout)
+            delayed.dump(pickle_path)
+            pickle_paths.append(pickle_path)
+        count = len(delayed_submissions)
+        array_ex = _RobustSlurmExecutor(self.folder, self.max_num_timeout)
+        array_ex.sbatch_options = self.sbatch_options
+        array_ex.update_parameters(**self.parameters)
+        array_ex.parameters["map_count"] = count
+        self._throttle()
+        first_job = array_ex._submit_command(self._submitit_command_str)
+        tasks_ids = list(range(first_job.num_tasks))
+        jobs = [
+            submitit_slurm.SlurmJob(
+                folder=self.folder, job_id=f"{first_job.job_id}_{a}", tasks=tasks_ids
+            )
+            for a in range(count)
+        ]
+        for job, pickle_path in zip(jobs, pickle_paths, strict=True):
+            job.paths.move_temporary_file(pickle_path, "submitted_pickle")
+        return jobs
+
+
+def _sbatch_delays(policy: RetryPolicy, rng: random.Random) -> tuple[float, ...]:
+    """Delays between tries of one sbatch: the policy's own backoff schedule."""
+    return schedule(attrs.evolve(policy, retries=policy.submit_attempts - 1), rng)
+
+
+def executor_for(spec: JobSpec, sbatch_timeout_s: float) -> submitit.AutoExecutor:
+    """A fresh Slurm executor for ``spec`` whose sbatch is the robust one."""
+    executor = submitit.AutoExecutor(folder=log_folder(spec), cluster="slurm")
+    executor.update_parameters(**to_submitit_params(spec, "slurm"))
+    inner = executor._executor
+    robust = _RobustSlurmExecutor(inner.folder, inner.max_num_timeout)
+    robust.update_parameters(**inner.parameters)
+    token = dict(spec.resources.extra).get("comment", "")
+    delays = _sbatch_delays(spec.retry, random.Random())
+    robust.sbatch_options = (
+        "--token",
+        str(token),
+        "--delays",
+        ",".join(f"{d:.3f}" for d in delays),
+        "--timeout",
+        f"{sbatch_timeout_s:g}",
+    )
+    executor._executor = robust
+    return executor
+
+
+def sbatch_script(spec: JobSpec, *, array_size: int | None = None) -> str:
+    """The batch script submitit writes for ``spec`` (its own writer, our parameters)."""
+    params = to_submitit_params(spec, "slurm")
+    generic = submitit_slurm.SlurmExecutor._equivalence_dict()
+    converted: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.startswith("slurm_"):
+            converted[key[len("slurm_") :]] = value
+        elif key == "mem_gb":
+            converted["mem"] = submitit_slurm._convert_mem(value)
+        else:
+            converted[generic[key]] = value
+    if array_size is not None and array_size > 1:
+        converted["map_count"] = array_size
+    folder = Path(log_folder(spec)).absolute()
+    command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {folder}"
+    script: str = submitit_slurm._make_sbatch_string(command=command, folder=folder, **converted)
+    return script

@@ -1,0 +1,69 @@
+"""Translate a JobSpec into submitit's parameters (pure).
+
+``to_submitit_params`` is the one place that knows submitit's parameter names; the names it
+may emit are listed in :data:`SLURM_PARAM_NAMES` and :data:`LOCAL_PARAM_NAMES`, and the test
+suite checks both against what submitit accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from paracore.core.defaults import with_builtin_defaults
+from paracore.core.names import job_name
+from paracore.core.rules import effective_parallelism
+from paracore.core.spec import JobSpec
+
+ExecutorKind = Literal["slurm", "local"]
+
+SLURM_PARAM_NAMES: frozenset[str] = frozenset(
+    {
+        "name",
+        "timeout_min",
+        "mem_gb",
+        "cpus_per_task",
+        "gpus_per_node",
+        "slurm_partition",
+        "slurm_account",
+        "slurm_qos",
+        "slurm_array_parallelism",
+        "slurm_additional_parameters",
+    }
+)
+LOCAL_PARAM_NAMES: frozenset[str] = frozenset({"name", "timeout_min", "cpus_per_task", "mem_gb"})
+
+
+WARNING_SIGNAL = "URG@60"
+"""The pre-timeout warning paracore asks Slurm for: one that processes ignore by default.
+
+submitit asks for USR2 90 s before the time limit and, in a task that cannot checkpoint,
+answers it by ending the job as FAILED, up to 150 s early (Slurm may signal 60 s early).
+paracore's tasks run to their limit instead, and one that overruns ends TIMEOUT, as sbatch
+users expect. An explicit ``extra={"signal": ...}`` wins.
+"""
+
+
+def to_submitit_params(spec: JobSpec, kind: ExecutorKind) -> dict[str, Any]:
+    """submitit ``AutoExecutor.update_parameters`` keywords for ``spec`` on ``kind``."""
+    spec = with_builtin_defaults(spec)
+    res = spec.resources
+    params: dict[str, Any] = {"name": job_name(spec)}
+    if isinstance(res.time_min, int):
+        params["timeout_min"] = res.time_min
+    if isinstance(res.cpus_per_task, int):
+        params["cpus_per_task"] = res.cpus_per_task
+    if isinstance(res.mem_mb, int):
+        params["mem_gb"] = res.mem_mb / 1024  # exact: 1024 is a power of two
+    if kind == "local":
+        return params
+    if isinstance(res.gpus, int) and res.gpus > 0:
+        params["gpus_per_node"] = res.gpus
+    for field in ("partition", "account", "qos"):
+        value = getattr(res, field)
+        if isinstance(value, str):
+            params[f"slurm_{field}"] = value
+    parallelism, _warning = effective_parallelism(spec)
+    if parallelism is not None:
+        params["slurm_array_parallelism"] = parallelism
+    params["slurm_additional_parameters"] = {"signal": WARNING_SIGNAL, **dict(res.extra)}
+    return params

@@ -1,0 +1,7 @@
+"""``python -m paracore.cli``: the ``paracore`` command."""
+
+import sys
+
+from paracore.cli import main
+
+sys.exit(main())

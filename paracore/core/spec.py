@@ -1,0 +1,323 @@
+"""JobSpec and its parts: immutable values that say everything about one piece of work.
+
+A spec is data. It holds what runs (a :class:`Command` or a :class:`Call`), where and with
+what (:class:`Resources`), in which environment (:class:`EnvPolicy`), under which name
+(:class:`Naming`) and with which :class:`~paracore.core.retry.RetryPolicy`. Fields nobody set are
+:data:`~paracore.core.sentinel.NOT_GIVEN`, so configuration can fill them without overriding a
+caller; ``None`` means "explicitly cleared, let the scheduler decide".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+
+from paracore.core.retry import RetryPolicy
+from paracore.core.sentinel import NOT_GIVEN, NotGiven
+from paracore.core.units import parse_memory, parse_walltime
+from paracore.errors import SpecError
+
+Backend = Literal["auto", "slurm", "local", "inprocess"]
+BACKENDS: tuple[str, ...] = ("auto", "slurm", "local", "inprocess")
+EnvMerge = Literal["inherit", "replace"]
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def _non_empty_command(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError("cmd", value, "a non-empty shell command string")
+
+
+@attrs.frozen
+class Command:
+    """A shell command, run with ``bash -c`` inside the job."""
+
+    cmd: str = attrs.field(validator=_non_empty_command)
+
+    @property
+    def label(self) -> str:
+        """A short human name for the payload: the program's base name."""
+        first = self.cmd.strip().split()[0]
+        return first.rsplit("/", 1)[-1]
+
+
+def _callable(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if not callable(value):
+        raise SpecError("fn", value, "a callable (a top-level function pickles best)")
+
+
+def _kwargs_pairs(value: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted(items, key=lambda kv: kv[0]))
+
+
+@attrs.frozen
+class Call:
+    """A Python callable with its arguments, pickled with cloudpickle and called in the job.
+
+    Arguments take part in equality but not in the hash, so a call with unhashable arguments
+    (lists, arrays) still makes a hashable spec.
+    """
+
+    fn: Callable[..., Any] = attrs.field(validator=_callable)
+    args: tuple[Any, ...] = attrs.field(default=(), converter=tuple, hash=False)
+    kwargs: tuple[tuple[str, Any], ...] = attrs.field(
+        default=(), converter=_kwargs_pairs, hash=False
+    )
+
+    @property
+    def label(self) -> str:
+        """A short human name for the payload: the function's name."""
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+
+Payload = Command | Call
+
+
+# ---------------------------------------------------------------- resources
+
+
+def _optional_str(field: str):
+    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+        if value is NOT_GIVEN or value is None:
+            return
+        if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+            raise SpecError(field, value, "a non-empty name without spaces, or None")
+
+    return check
+
+
+def _optional_int(field: str, minimum: int):
+    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+        if value is NOT_GIVEN or value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SpecError(field, value, f"a whole number >= {minimum}, or None")
+
+    return check
+
+
+def _parallelism(inst: object, attr: attrs.Attribute, value: object) -> None:
+    """A whole number >= 1, or "auto": the partition's idle cores, settled at submit time."""
+    if value == "auto":
+        return
+    try:
+        _optional_int("array_parallelism", 1)(inst, attr, value)
+    except SpecError as err:
+        raise SpecError(err.field, value, "a whole number >= 1, 'auto', or None") from None
+
+
+def _to_minutes(value: object) -> object:
+    if value is NOT_GIVEN or value is None:
+        return value
+    return parse_walltime(value, field="time_min")  # type: ignore[arg-type]
+
+
+def _to_mb(value: object) -> object:
+    """Memory in MB: ints are already MB here; strings carry their unit."""
+    if (
+        value is NOT_GIVEN
+        or value is None
+        or (isinstance(value, int) and not isinstance(value, bool))
+    ):
+        return value
+    if isinstance(value, str):
+        return parse_memory(value, field="mem")
+    raise SpecError("mem_mb", value, "whole megabytes as an int, or a string such as '16G'")
+
+
+def _extra_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, Any], ...]:
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, Mapping) else value
+    pairs = []
+    for key, val in items:
+        if not isinstance(key, str) or not key or key.startswith("-"):
+            raise SpecError(
+                "extra", key, "sbatch option names without leading dashes, e.g. {'constraint': 'x'}"
+            )
+        pairs.append((key.replace("_", "-"), val))
+    return tuple(sorted(pairs))
+
+
+@attrs.frozen(kw_only=True)
+class Resources:
+    """What the job asks the scheduler for. Time is in minutes, memory in MB."""
+
+    partition: str | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_optional_str("partition")
+    )
+    account: str | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_optional_str("account")
+    )
+    qos: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_str("qos"))
+    cpus_per_task: int | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_optional_int("cpus_per_task", 1)
+    )
+    mem_mb: int | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, converter=_to_mb, validator=_optional_int("mem", 1)
+    )
+    time_min: int | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, converter=_to_minutes, validator=_optional_int("time_min", 1)
+    )
+    gpus: int | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_int("gpus", 0))
+    array_parallelism: int | Literal["auto"] | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_parallelism
+    )
+    max_array_parallelism: int | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_optional_int("max_array_parallelism", 1)
+    )
+    extra: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=_extra_pairs)
+
+
+# ---------------------------------------------------------------- environment
+
+
+def _env_merge(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value not in ("inherit", "replace"):
+        raise SpecError(
+            "env_merge", value, "'inherit' (overlay the job's environment) or 'replace'"
+        )
+
+
+def _env_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, Mapping) else value
+    pairs = []
+    for key, val in items:
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise SpecError("env", key, "variable names as non-empty strings without '='")
+        if not isinstance(val, str | int | float) or isinstance(val, bool):
+            raise SpecError(f"env[{key!r}]", val, "a string (numbers are converted)")
+        pairs.append((key, str(val)))
+    return tuple(sorted(pairs))
+
+
+def _optional_setup(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is NOT_GIVEN or value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError("env_setup", value, "a shell line such as 'module load x', or None")
+
+
+@attrs.frozen(kw_only=True)
+class EnvPolicy:
+    """How the job's environment is made: inherit or replace, an overlay, and a setup line.
+
+    The overlay is applied inside the job at run time, so the job keeps its own ``SLURM_*``
+    variables even when ``merge="replace"``.
+    """
+
+    merge: EnvMerge = attrs.field(default="inherit", validator=_env_merge)
+    overlay: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_env_pairs)
+    setup: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_setup)
+
+
+# ---------------------------------------------------------------- naming
+
+
+def _optional_name(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is NOT_GIVEN or value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError("job_name", value, "a non-empty string (it is sanitised for Slurm)")
+
+
+def _tag_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, Mapping) else value
+    pairs = {}
+    for key, val in items:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise SpecError("tags", key, "tag names that are Python identifiers, e.g. 'project'")
+        if val is not None:
+            pairs[key] = str(val)
+    return tuple(sorted(pairs.items()))
+
+
+def _max_len(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is NOT_GIVEN:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 1024:
+        raise SpecError("naming.max_len", value, "a whole number from 16 to 1024")
+
+
+@attrs.frozen(kw_only=True)
+class Naming:
+    """An explicit job name, or a template filled from tags; sanitised and truncated."""
+
+    job_name: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_name)
+    template: str | NotGiven | None = attrs.field(default=NOT_GIVEN)
+    tags: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_tag_pairs)
+    max_len: int | NotGiven = attrs.field(default=NOT_GIVEN, validator=_max_len)
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def _payload(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, Command | Call):
+        raise SpecError(
+            "payload", value, "a Command or a Call (use JobSpec.command / JobSpec.call)"
+        )
+
+
+def _backend(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is not NOT_GIVEN and value not in BACKENDS:
+        raise SpecError("backend", value, f"one of {', '.join(BACKENDS)}")
+
+
+def _non_negative_seconds(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is NOT_GIVEN:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise SpecError("jitter_s", value, "a number of seconds >= 0")
+
+
+def _optional_cluster(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is NOT_GIVEN or value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise SpecError("cluster", value, "a profile name, or None")
+
+
+def _optional_log_dir(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+    if value is not NOT_GIVEN and (not isinstance(value, str) or not value):
+        raise SpecError("log_dir", value, "a directory path as a non-empty string")
+
+
+@attrs.frozen(kw_only=True)
+class JobSpec:
+    """Everything about one piece of work. Build with :meth:`command` or :meth:`call`."""
+
+    payload: Payload = attrs.field(validator=_payload)
+    resources: Resources = attrs.field(factory=Resources)
+    env: EnvPolicy = attrs.field(factory=EnvPolicy)
+    naming: Naming = attrs.field(factory=Naming)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    cluster: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_cluster)
+    backend: Backend | NotGiven = attrs.field(default=NOT_GIVEN, validator=_backend)
+    log_dir: str | NotGiven = attrs.field(default=NOT_GIVEN, validator=_optional_log_dir)
+    start_jitter_s: float | NotGiven = attrs.field(
+        default=NOT_GIVEN, validator=_non_negative_seconds
+    )
+
+    @classmethod
+    def command(cls, cmd: str, **fields: Any) -> JobSpec:
+        """A spec that runs the shell command ``cmd``."""
+        return cls(payload=Command(cmd), **fields)
+
+    @classmethod
+    def call(cls, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> JobSpec:
+        """A spec that calls ``fn(*args, **kwargs)`` inside the job."""
+        return cls(payload=Call(fn, args, kwargs))
+
+    def with_payload(self, payload: Payload) -> JobSpec:
+        """The same spec running another payload (used to build arrays)."""
+        return attrs.evolve(self, payload=payload)

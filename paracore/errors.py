@@ -1,0 +1,125 @@
+"""Every error paracore raises, in one place.
+
+Each derives from :class:`ParacoreError` and also from the built-in that fits it, so callers
+can catch either ``paracore.ParacoreError`` or plain ``ValueError``/``RuntimeError``/
+``TimeoutError``. Messages say what was wrong, where the value came from, and what would be
+accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from paracore.core.failures import FailureClass
+
+__all__ = [
+    "CommandFailedError",
+    "ConfigError",
+    "DependencyError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "ParacoreError",
+    "PilotError",
+    "RemoteError",
+    "SchedulerUnreachable",
+    "SpecError",
+    "SubmissionError",
+]
+
+
+class ParacoreError(Exception):
+    """Root of every error paracore raises."""
+
+
+class SpecError(ParacoreError, ValueError):
+    """A value in a job spec or its configuration is not acceptable."""
+
+    def __init__(self, field: str, value: object, accepted: str, source: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.accepted = accepted
+        self.source = source
+        origin = f" (from {source})" if source else ""
+        super().__init__(f"{field}={value!r}{origin}: {accepted}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling working despite the custom __init__
+        return (type(self), (self.field, self.value, self.accepted, self.source))
+
+
+class ConfigError(SpecError):
+    """A configuration file or value is not acceptable: names the key, the file and line, and
+    what would be accepted (with a "did you mean" for a mistyped key)."""
+
+
+class SubmissionError(ParacoreError, RuntimeError):
+    """The scheduler refused a submission, or could not be reached."""
+
+
+class SchedulerUnreachable(SubmissionError):
+    """A scheduler command did not answer (controller or database down, or timed out)."""
+
+
+class JobTimeoutError(ParacoreError, TimeoutError):
+    """Waiting for a job's result took longer than the caller allowed."""
+
+
+class PilotError(ParacoreError, RuntimeError):
+    """A pilot could not give a recommendation (too many failed tasks, nothing measured)."""
+
+
+def _failure_class(value: FailureClass | str | None) -> FailureClass | None:
+    if value is None or isinstance(value, FailureClass):
+        return value
+    try:
+        return FailureClass(str(value))
+    except ValueError:
+        return FailureClass.UNKNOWN
+
+
+class JobFailedError(ParacoreError, RuntimeError):
+    """A job ran and failed; carries what is known about why and where its logs are.
+
+    ``exc_type`` and ``exc_message`` hold the original exception's qualified type name and
+    message for Python calls; ``returncode`` and ``stderr_tail`` are set for commands;
+    ``failure_class`` says why (a :class:`~paracore.core.failures.FailureClass`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        state: str | None = None,
+        exc_type: str | None = None,
+        exc_message: str | None = None,
+        returncode: int | None = None,
+        stderr_tail: str | None = None,
+        stdout_path: str | None = None,
+        stderr_path: str | None = None,
+        attempts: Sequence[object] = (),
+        failure_class: FailureClass | str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.failure_class: FailureClass | None = _failure_class(failure_class)
+        self.state = state
+        self.exc_type = exc_type
+        self.exc_message = exc_message
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+        self.attempts: tuple[object, ...] = tuple(attempts)
+        super().__init__(message)
+
+
+class CommandFailedError(JobFailedError):
+    """A shell command exited with a non-zero return code."""
+
+
+class RemoteError(JobFailedError):
+    """A Python call raised inside the job; the original type and message are kept."""
+
+
+class DependencyError(JobFailedError):
+    """A job cannot run because a job it depends on (``after_ok``) failed or was cancelled."""

@@ -1,0 +1,236 @@
+"""What runs inside the job: the payload, under the task's environment, and failure records.
+
+These callables are pickled at submit time and called on the node, so this module and the
+rest of :mod:`paracore.runtime` import only the standard library and cloudpickle (submitit
+only inside a submitit job). When a payload fails, a :class:`TaskFailure` is written next to
+submitit's result pickle so the submitting side can raise an error with the original
+exception type and message (submitit itself only keeps the traceback text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from paracore.runtime.environment import (
+    SetupFailed,
+    applied_environment,
+    compose_environment,
+    run_setup,
+)
+from paracore.runtime.streams import pump
+
+__all__ = [
+    "CallTask",
+    "CommandFailed",
+    "CommandResult",
+    "CommandTask",
+    "TaskFailure",
+    "failure_path",
+    "read_failure",
+    "task_failure",
+]
+
+STDERR_TAIL_CHARS = 4000
+CAPTURE_LIMIT_CHARS = 8 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandResult:
+    """What a shell command left behind: its exit code and captured output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.returncode == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFailure:
+    """A payload's failure, recorded in the job and read back by the submitting process."""
+
+    kind: str  # "command", "call" or "setup"
+    exc_type: str
+    exc_message: str
+    traceback: str = ""
+    returncode: int | None = None
+    stderr_tail: str = ""
+    exception: Any = None  # the original exception when it pickles, else None
+
+
+class CommandFailed(RuntimeError):
+    """Raised inside the job when the command exits non-zero (so Slurm marks it FAILED)."""
+
+    def __init__(self, result: CommandResult) -> None:
+        self.result = result
+        super().__init__(f"command exited with code {result.returncode}")
+
+
+def failure_path(result_pickle: Path) -> Path:
+    """Where the failure record of the task whose result pickle is ``result_pickle`` lives."""
+    return result_pickle.with_name(result_pickle.name.replace("_result.pkl", "_failure.pkl"))
+
+
+def _write_failure(failure: TaskFailure) -> None:
+    """Write the record beside submitit's result pickle when running under submitit."""
+    if "SUBMITIT_FOLDER" not in os.environ:
+        return
+    import submitit  # only inside a submitit job; the submitting side never reaches here
+
+    path = failure_path(submitit.JobEnvironment().paths.result_pickle)
+    try:
+        blob = cloudpickle.dumps(failure)
+    except Exception:  # the exception itself may not pickle: keep its type and text
+        blob = cloudpickle.dumps(dataclasses.replace(failure, exception=None))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+
+
+def read_failure(result_pickle: Path) -> TaskFailure | None:
+    """The failure record of a task, or None when it left none (killed, or succeeded)."""
+    path = failure_path(result_pickle)
+    try:
+        return cloudpickle.loads(path.read_bytes())
+    except (OSError, EOFError):
+        return None
+
+
+# ---------------------------------------------------------------- payloads
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandTask:
+    """Run a shell command in bash with the spec's environment policy; return its result."""
+
+    cmd: str
+    merge: str = "inherit"
+    overlay: tuple[tuple[str, str], ...] = ()
+    setup: str | None = None
+    start_jitter_s: float = 0.0
+
+    def __call__(self) -> CommandResult:
+        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup)
+        proc = subprocess.Popen(
+            ["bash", "-c", self.cmd],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out: list[str] = []
+        err: list[str] = []
+        pumps = [
+            threading.Thread(
+                target=pump, args=(stream, sink, kept, CAPTURE_LIMIT_CHARS), daemon=True
+            )
+            for stream, sink, kept in (
+                (proc.stdout, sys.stdout, out),
+                (proc.stderr, sys.stderr, err),
+            )
+        ]
+        for thread in pumps:
+            thread.start()
+        returncode = proc.wait()
+        for thread in pumps:
+            thread.join()
+        result = CommandResult(returncode, "".join(out), "".join(err))
+        if returncode != 0:
+            failure = CommandFailed(result)
+            _write_failure(task_failure(failure))
+            raise failure
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
+class CallTask:
+    """Call a Python function with the spec's environment policy applied to ``os.environ``.
+
+    The function and its arguments travel as one cloudpickle blob, unpickled only after the
+    submitting process's ``sys.path`` entries are added, so functions from the user's own
+    modules (a script's folder, a test package) import on the node as they did at submit time.
+    """
+
+    blob: bytes
+    sys_path: tuple[str, ...] = ()
+    merge: str = "inherit"
+    overlay: tuple[tuple[str, str], ...] = ()
+    setup: str | None = None
+    start_jitter_s: float = 0.0
+
+    @classmethod
+    def pack(
+        cls,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: tuple[tuple[str, Any], ...] = (),
+        **options: Any,
+    ) -> CallTask:
+        """Pickle ``fn(*args, **kwargs)`` now; raises whatever cloudpickle raises."""
+        return cls(cloudpickle.dumps((fn, tuple(args), tuple(kwargs))), **options)
+
+    def __call__(self) -> Any:
+        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup)
+        sys.path.extend(p for p in self.sys_path if p not in sys.path)
+        with applied_environment(env):
+            try:
+                fn, args, kwargs = cloudpickle.loads(self.blob)
+                return fn(*args, **dict(kwargs))
+            except Exception as err:
+                _write_failure(task_failure(err))
+                raise
+
+
+def _start(
+    jitter_s: float, merge: str, overlay: tuple[tuple[str, str], ...], setup: str | None
+) -> dict[str, str]:
+    """Task start, shared by commands and calls: jitter, then the task's environment."""
+    _start_jitter(jitter_s)
+    current = dict(os.environ)
+    try:
+        setup_env = run_setup(setup, current) if setup else None
+    except SetupFailed as err:
+        _write_failure(task_failure(err))
+        raise
+    return compose_environment(current, merge, dict(overlay), setup_env)
+
+
+def task_failure(err: BaseException) -> TaskFailure:
+    """The failure record of a payload that raised ``err`` (a command, a setup line or a call)."""
+    if isinstance(err, CommandFailed):
+        return TaskFailure(
+            kind="command",
+            exc_type="CommandFailed",
+            exc_message=str(err),
+            returncode=err.result.returncode,
+            stderr_tail=err.result.stderr[-STDERR_TAIL_CHARS:],
+        )
+    err_type = type(err)
+    return TaskFailure(
+        kind="setup" if isinstance(err, SetupFailed) else "call",
+        exc_type=f"{err_type.__module__}.{err_type.__qualname__}",
+        exc_message=str(err),
+        traceback="".join(traceback.format_exception(err)),
+        exception=err,
+    )
+
+
+def _start_jitter(seconds: float) -> None:
+    """Spread task starts over ``seconds`` so an array does not hit shared storage at once."""
+    if seconds > 0:
+        time.sleep(random.uniform(0, seconds))

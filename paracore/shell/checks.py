@@ -1,0 +1,114 @@
+"""What would only fail on the node, caught before anything is submitted.
+
+:func:`prepare_task` turns a spec into the task the job runs, refusing a Python call that
+cloudpickle cannot send and a command whose program is not on ``$PATH``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from paracore.core.defaults import with_builtin_defaults
+from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.spec import Call, Command, JobSpec
+from paracore.errors import SpecError
+from paracore.runtime.tasks import CallTask, CommandTask
+
+__all__ = ["describe_payload", "prepare_task", "task_for"]
+
+Which = Callable[[str], str | None]
+
+# Shell keywords and builtins: a command starting with one needs no program on PATH.
+_SHELL_WORD_TEXT = (
+    "if then else elif fi case esac for while until do done function select time { } [ [[ ! "
+    ". : source export set unset cd echo printf test true false exit return eval exec "
+    "read shift trap type ulimit umask wait alias command builtin declare local let"
+)
+_SHELL_WORDS = frozenset(_SHELL_WORD_TEXT.split())
+
+
+def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallTask:
+    """The callable that runs inside the job; ``sys_path`` is where the node may import from."""
+    env = spec.env
+    common: dict[str, Any] = {
+        "merge": env.merge,
+        "overlay": env.overlay,
+        "setup": None if env.setup is NOT_GIVEN else env.setup,
+        "start_jitter_s": float(with_builtin_defaults(spec).start_jitter_s),  # type: ignore[arg-type]
+    }
+    payload = spec.payload
+    if isinstance(payload, Command):
+        return CommandTask(payload.cmd, **common)
+    try:
+        return CallTask.pack(
+            payload.fn, payload.args, payload.kwargs, sys_path=tuple(sys_path), **common
+        )
+    except Exception:
+        _explain_unpicklable(payload)
+        raise
+
+
+def prepare_task(
+    spec: JobSpec, which: Which, sys_path: Sequence[str] = ()
+) -> CommandTask | CallTask:
+    """The job's task, after failing on what would otherwise only fail on the node.
+
+    A call that cannot be pickled, or a command whose program is not on PATH (and no
+    ``env_setup`` that might provide it), raises SpecError before anything is submitted.
+    """
+    payload = spec.payload
+    if isinstance(payload, Command) and spec.env.setup in (NOT_GIVEN, None):
+        program = _first_program(payload.cmd)
+        if program is not None and program not in _SHELL_WORDS and "=" not in program:
+            found = Path(program).exists() if "/" in program else which(program) is not None
+            if not found:
+                raise SpecError(
+                    "cmd",
+                    payload.cmd,
+                    f"program {program!r} was not found on PATH; give its full path, fix PATH, "
+                    "or use env_setup to load it (e.g. 'module load ...')",
+                )
+    return task_for(spec, sys_path)
+
+
+def describe_payload(spec: JobSpec) -> str:
+    """``command 'python x.py'`` or ``call train()``: how errors name the work."""
+    payload = spec.payload
+    if isinstance(payload, Command):
+        text = payload.cmd if len(payload.cmd) <= 60 else payload.cmd[:57] + "..."
+        return f"command {text!r}"
+    return f"call {payload.label}()"
+
+
+def _first_program(cmd: str) -> str | None:
+    try:
+        words = shlex.split(cmd, comments=True)
+    except ValueError:
+        return None
+    return words[0] if words else None
+
+
+def _explain_unpicklable(payload: Call) -> None:
+    """Raise a SpecError naming the first part of a call that cloudpickle cannot send."""
+    _check_pickles("fn", payload.fn)
+    for i, arg in enumerate(payload.args):
+        _check_pickles(f"args[{i}]", arg)
+    for key, value in payload.kwargs:
+        _check_pickles(f"kwargs[{key!r}]", value)
+
+
+def _check_pickles(field: str, value: object) -> None:
+    try:
+        cloudpickle.dumps(value)
+    except Exception as err:
+        raise SpecError(
+            field,
+            value,
+            f"something cloudpickle can send to the node ({type(err).__name__}: {err}); pass "
+            "file paths or plain data instead of open files, locks, sockets or connections",
+        ) from None
