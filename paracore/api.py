@@ -19,6 +19,7 @@ from paracore.core.keys import FLAT_ALIASES
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.core.transforms import (
     Transform,
+    with_backend,
     with_config,
     with_env,
     with_name,
@@ -76,7 +77,7 @@ def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, An
         "account": kw.account,
         "qos": kw.qos,
     }
-    resources = {k: v for k, v in given.items() if v is not None}
+    resources: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if kw.extra:
         resources["extra"] = kw.extra
     resolved = resolve(kw.cluster, config=kw.config, **resources)  # reads the configuration files
@@ -85,7 +86,7 @@ def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, An
         env_options["merge"] = kw.env_merge
     if kw.env_setup is not None:
         env_options["setup"] = kw.env_setup
-    steps = [
+    steps: list[Transform] = [
         with_resources(**resources),
         with_env(dict(kw.env or {}), **env_options),
     ]
@@ -98,7 +99,9 @@ def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, An
     if kw.config:
         steps.append(with_config(kw.config, source=CONFIG_ARG_LAYER))
     steps.append(with_config(resolved.spec_config(), source="configuration files"))
-    spec = JobSpec(payload=payload, **({"backend": kw.backend} if kw.backend else {}))
+    spec = JobSpec(payload=payload)
+    if kw.backend:
+        spec = with_backend(kw.backend, spec)
     first = [_preset_transform(kw.preset, resolved)] if kw.preset is not None else []
     origins = _origins(resolved, kw.preset, resources)
     return pipe(spec, *first, *steps), {"origins": origins, "validate": resolved.validate}

@@ -25,16 +25,33 @@ class Task(Protocol):
 class JobState(Protocol):
     """What a backend knows about a job: its state and, once it ended, how."""
 
-    job_id: str
-    state: str
-    state_raw: str
-    exit_code: int | None
-    exit_signal: int | None
-    reason: str
-    nodes: str
+    @property
+    def job_id(self) -> str: ...
 
     @property
-    def terminal(self) -> bool: ...
+    def state(self) -> str:
+        """The state's first word (``CANCELLED by 0`` -> ``CANCELLED``)."""
+        ...
+
+    @property
+    def state_raw(self) -> str: ...
+
+    @property
+    def exit_code(self) -> int | None: ...
+
+    @property
+    def exit_signal(self) -> int | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def nodes(self) -> str: ...
+
+    @property
+    def terminal(self) -> bool:
+        """True once the job will not change state again."""
+        ...
 
 
 @runtime_checkable

@@ -8,6 +8,8 @@ why (:func:`~paracore.core.failures.classify`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from paracore.core.failures import FailureClass, classify, state_word
 from paracore.errors import CommandFailedError, DependencyError, JobFailedError, RemoteError
 from paracore.runtime.tasks import STDERR_TAIL_CHARS, TaskFailure
@@ -58,7 +60,7 @@ def failure_error(
     scheduler's state, exit code, reason and the stderr tail say why (:func:`classify`).
     """
     logs = f"logs: {stdout_path} {stderr_path}" if stdout_path else "no log files"
-    common = {
+    common: dict[str, Any] = {
         "job_id": job_id,
         "state": state,
         "stdout_path": stdout_path,

@@ -219,7 +219,7 @@ class Recommendation:
         return tuple(t for t in self.succeeded if t.max_rss_mb is not None and t.max_rss_mb > bar)
 
 
-class Suggestion(dict):
+class Suggestion(dict[str, Any]):
     """What :func:`~paracore.shell.pilot.autotune_from_pilot` returns: a plain dict of
     ``time_min, mem_gb, cpus_per_task, array_parallelism`` (``map_cmds(cmds, **suggest)``)
     that also carries the full :class:`Recommendation` as ``.recommendation``."""

@@ -164,8 +164,9 @@ def _key_lines(node: yaml.Node | None, prefix: Path_, out: dict[Path_, int]) -> 
         return
     for key_node, value_node in node.value:
         key = str(key_node.value)
-        out[(*prefix, key)] = key_node.start_mark.line + 1
-        _key_lines(value_node, (*prefix, key), out)
+        path = (*prefix, key)
+        out[path] = key_node.start_mark.line + 1
+        _key_lines(value_node, path, out)
 
 
 def layer_from_yaml(text: str, name: str, file: str | None = None) -> Layer:
@@ -486,6 +487,7 @@ def resolve_layers(
         if path in origins:
             settings[key] = Setting(merged_get(merged, path), origins[path])
 
+    chosen: str | None
     if cluster is not None:
         chosen, chosen_origin = cluster, Origin(CALL_LAYER)
     elif environ.get("PARACORE_CLUSTER"):

@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 
+def _node_names(nodes: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(nodes)))
+
+
 @attrs.frozen(kw_only=True)
 class AttemptResources:
     """What one attempt asked the scheduler for (memory in MB, time in minutes)."""
@@ -34,7 +38,7 @@ class AttemptResources:
     partition: str | None = None
     mem_mb: int | None = None
     time_min: int | None = None
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(set(v))))
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=_node_names)
 
     def describe(self) -> str:
         """``mem 1536M, time 2 min, partition debug, exclude n1``, leaving out what is unset."""

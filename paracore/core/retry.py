@@ -13,35 +13,40 @@ Which failures are retried is the policy's ``retry_on`` (classes from
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from paracore.core.failures import DEFAULT_RETRY_ON, NEVER_RETRIED, FailureClass
 from paracore.errors import SpecError
 
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+"""The shape of an attrs validator."""
 
-def _non_negative_int(field: str):
-    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+
+def _non_negative_int(field: str) -> Validator:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise SpecError(field, value, "a whole number >= 0")
 
     return check
 
 
-def _non_negative_float(field: str):
-    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _non_negative_float(field: str) -> Validator:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise SpecError(field, value, "a number of seconds >= 0")
 
     return check
 
 
-def _multiplier(_inst: object, _attr: attrs.Attribute, value: float) -> None:
+def _multiplier(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
         raise SpecError("retry.multiplier", value, "a number >= 1 (delays never decrease)")
 
 
-def _jitter(_inst: object, _attr: attrs.Attribute, value: float) -> None:
+def _jitter(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise SpecError("retry.jitter", value, "a fraction in [0, 1), e.g. 0.1 for +/-10%")
 
@@ -65,16 +70,16 @@ def _failure_classes(value: object) -> frozenset[FailureClass]:
     return frozenset(out)
 
 
-def _factor(field: str):
-    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _factor(field: str) -> Validator:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 100:
             raise SpecError(field, value, "a factor >= 1 (1 keeps the request unchanged)")
 
     return check
 
 
-def _positive_int(field: str):
-    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _positive_int(field: str) -> Validator:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SpecError(field, value, "a whole number >= 1")
 

@@ -9,7 +9,7 @@ caller; ``None`` means "explicitly cleared, let the scheduler decide".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -19,15 +19,19 @@ from paracore.core.sentinel import NOT_GIVEN, NotGiven
 from paracore.core.units import parse_memory, parse_walltime
 from paracore.errors import SpecError
 
-Backend = Literal["auto", "slurm", "local", "inprocess"]
 BACKENDS: tuple[str, ...] = ("auto", "slurm", "local", "inprocess")
+"""Backend names a spec may ask for (``auto``: ``$PARACORE_BACKEND``, else detect)."""
 EnvMerge = Literal["inherit", "replace"]
 
 
 # ---------------------------------------------------------------- payloads
 
 
-def _non_empty_command(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+"""The shape of an attrs validator."""
+
+
+def _non_empty_command(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise SpecError("cmd", value, "a non-empty shell command string")
 
@@ -45,12 +49,18 @@ class Command:
         return first.rsplit("/", 1)[-1]
 
 
-def _callable(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _callable(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if not callable(value):
         raise SpecError("fn", value, "a callable (a top-level function pickles best)")
 
 
-def _kwargs_pairs(value: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple:
+def _args_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _kwargs_pairs(
+    value: Mapping[str, Any] | tuple[tuple[str, Any], ...],
+) -> tuple[tuple[str, Any], ...]:
     items = value.items() if isinstance(value, Mapping) else value
     return tuple(sorted(items, key=lambda kv: kv[0]))
 
@@ -64,7 +74,7 @@ class Call:
     """
 
     fn: Callable[..., Any] = attrs.field(validator=_callable)
-    args: tuple[Any, ...] = attrs.field(default=(), converter=tuple, hash=False)
+    args: tuple[Any, ...] = attrs.field(default=(), converter=_args_tuple, hash=False)
     kwargs: tuple[tuple[str, Any], ...] = attrs.field(
         default=(), converter=_kwargs_pairs, hash=False
     )
@@ -81,8 +91,8 @@ Payload = Command | Call
 # ---------------------------------------------------------------- resources
 
 
-def _optional_str(field: str):
-    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _optional_str(field: str) -> Validator:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if value is NOT_GIVEN or value is None:
             return
         if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
@@ -91,8 +101,8 @@ def _optional_str(field: str):
     return check
 
 
-def _optional_int(field: str, minimum: int):
-    def check(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _optional_int(field: str, minimum: int) -> Validator:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if value is NOT_GIVEN or value is None:
             return
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -101,7 +111,7 @@ def _optional_int(field: str, minimum: int):
     return check
 
 
-def _parallelism(inst: object, attr: attrs.Attribute, value: object) -> None:
+def _parallelism(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
     """A whole number >= 1, or "auto": the partition's idle cores, settled at submit time."""
     if value == "auto":
         return
@@ -130,7 +140,9 @@ def _to_mb(value: object) -> object:
     raise SpecError("mem_mb", value, "whole megabytes as an int, or a string such as '16G'")
 
 
-def _extra_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, Any], ...]:
+def _extra_pairs(
+    value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None,
+) -> tuple[tuple[str, Any], ...]:
     if value is None:
         return ()
     items = value.items() if isinstance(value, Mapping) else value
@@ -177,14 +189,16 @@ class Resources:
 # ---------------------------------------------------------------- environment
 
 
-def _env_merge(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _env_merge(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value not in ("inherit", "replace"):
         raise SpecError(
             "env_merge", value, "'inherit' (overlay the job's environment) or 'replace'"
         )
 
 
-def _env_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, str], ...]:
+def _env_pairs(
+    value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None,
+) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     items = value.items() if isinstance(value, Mapping) else value
@@ -198,7 +212,7 @@ def _env_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, str]
     return tuple(sorted(pairs))
 
 
-def _optional_setup(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _optional_setup(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is NOT_GIVEN or value is None:
         return
     if not isinstance(value, str) or not value.strip():
@@ -221,14 +235,16 @@ class EnvPolicy:
 # ---------------------------------------------------------------- naming
 
 
-def _optional_name(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _optional_name(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is NOT_GIVEN or value is None:
         return
     if not isinstance(value, str) or not value.strip():
         raise SpecError("job_name", value, "a non-empty string (it is sanitised for Slurm)")
 
 
-def _tag_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, str], ...]:
+def _tag_pairs(
+    value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None,
+) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     items = value.items() if isinstance(value, Mapping) else value
@@ -241,7 +257,7 @@ def _tag_pairs(value: Mapping[str, Any] | tuple | None) -> tuple[tuple[str, str]
     return tuple(sorted(pairs.items()))
 
 
-def _max_len(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _max_len(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is NOT_GIVEN:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 1024:
@@ -261,33 +277,33 @@ class Naming:
 # ---------------------------------------------------------------- the spec
 
 
-def _payload(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _payload(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Command | Call):
         raise SpecError(
             "payload", value, "a Command or a Call (use JobSpec.command / JobSpec.call)"
         )
 
 
-def _backend(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _backend(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is not NOT_GIVEN and value not in BACKENDS:
         raise SpecError("backend", value, f"one of {', '.join(BACKENDS)}")
 
 
-def _non_negative_seconds(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _non_negative_seconds(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is NOT_GIVEN:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise SpecError("jitter_s", value, "a number of seconds >= 0")
 
 
-def _optional_cluster(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _optional_cluster(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is NOT_GIVEN or value is None:
         return
     if not isinstance(value, str) or not value:
         raise SpecError("cluster", value, "a profile name, or None")
 
 
-def _optional_log_dir(_inst: object, _attr: attrs.Attribute, value: object) -> None:
+def _optional_log_dir(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
     if value is not NOT_GIVEN and (not isinstance(value, str) or not value):
         raise SpecError("log_dir", value, "a directory path as a non-empty string")
 
@@ -302,7 +318,7 @@ class JobSpec:
     naming: Naming = attrs.field(factory=Naming)
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     cluster: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_cluster)
-    backend: Backend | NotGiven = attrs.field(default=NOT_GIVEN, validator=_backend)
+    backend: str | NotGiven = attrs.field(default=NOT_GIVEN, validator=_backend)
     log_dir: str | NotGiven = attrs.field(default=NOT_GIVEN, validator=_optional_log_dir)
     start_jitter_s: float | NotGiven = attrs.field(
         default=NOT_GIVEN, validator=_non_negative_seconds

@@ -289,7 +289,7 @@ class SubmitHandle:
         ending = state.ending
         assert ending is not None
         last = self._last_error
-        paths = {"stdout_path": self.stdout_path, "stderr_path": self.stderr_path}
+        paths: dict[str, Any] = {"stdout_path": self.stdout_path, "stderr_path": self.stderr_path}
         error: JobFailedError
         if ending.kind == "dependency":
             error = DependencyError(
@@ -450,9 +450,9 @@ class RetryGroup:
         # Members already waiting for a later retry with the same resources ride along: one
         # new array rather than one per moment of failure (their wait only gets shorter).
         for handle in self.handles:
-            members = batches.get(handle._state.retry_resources)
-            riding = members is not None and handle not in members
-            if riding and handle._state.waiting_to_retry and handle._feed(Expedite(), now):
+            members = batches.get(handle._state.retry_resources, [])
+            riding = bool(members) and handle not in members and handle._state.waiting_to_retry
+            if riding and handle._feed(Expedite(), now):
                 members.append(handle)
         for resources, members in batches.items():
             members.sort(key=lambda h: h._index)

@@ -158,7 +158,7 @@ def _run_attempt(
     out = []
     for (index, label, _p), handle, outcome in zip(entries, handles, outcomes, strict=True):
         error = outcome if isinstance(outcome, JobFailedError) else None
-        common = {
+        common: dict[str, Any] = {
             "index": index,
             "label": label,
             "job_id": handle.job_id,
@@ -304,7 +304,7 @@ def autotune_from_pilot(
     spec = with_resources(spec, cpus_per_task=cpus, mem_gb=mem_gb)
 
     need_rss = measurement == "time_and_rss"
-    run = {
+    run: dict[str, Any] = {
         "need_rss": need_rss,
         "edge": edge,
         "timeout_s": timeout_s,

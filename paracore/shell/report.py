@@ -112,6 +112,8 @@ def plot_report(rec: Recommendation | Any, path: str | Path) -> Path:
     Needs matplotlib: ``pip install 'paracore[plot]'``.
     """
     rec = getattr(rec, "recommendation", rec)
+    if rec.duration is None:
+        raise ValueError("plot_report needs at least one measured task")
     try:
         import matplotlib
 
@@ -127,7 +129,7 @@ def plot_report(rec: Recommendation | Any, path: str | Path) -> Path:
     d = rec.duration
     _panel(
         axes[0][0],
-        [(t, float(t.duration_s)) for t in ok],  # type: ignore[arg-type]
+        [(t, float(t.duration_s or 0)) for t in ok],
         f"wall time of {len(ok)} pilot tasks",
         "seconds",
         [
@@ -141,12 +143,12 @@ def plot_report(rec: Recommendation | Any, path: str | Path) -> Path:
             ),
         ],
     )
-    if panels == 2:
-        m = rec.memory
+    m = rec.memory
+    if panels == 2 and m is not None:
         fine = _mem_mb(rec.mem)
         _panel(
             axes[0][1],
-            [(t, float(t.max_rss_mb)) for t in sorted(with_peak, key=lambda t: t.max_rss_mb)],  # type: ignore[arg-type]
+            [(t, float(t.max_rss_mb or 0)) for t in sorted(with_peak, key=lambda t: t.max_rss_mb)],
             f"peak memory (MaxRSS) of {len(with_peak)} tasks",
             "MB",
             [

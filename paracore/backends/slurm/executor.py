@@ -78,7 +78,7 @@ class _RobustSlurmExecutor(submitit.SlurmExecutor):
         self._throttle()
         first_job = array_ex._submit_command(self._submitit_command_str)
         tasks_ids = list(range(first_job.num_tasks))
-        jobs = [
+        jobs: list[submitit_slurm.SlurmJob[Any]] = [
             submitit_slurm.SlurmJob(
                 folder=self.folder, job_id=f"{first_job.job_id}_{a}", tasks=tasks_ids
             )
@@ -99,6 +99,7 @@ def executor_for(spec: JobSpec, sbatch_timeout_s: float) -> submitit.AutoExecuto
     executor = submitit.AutoExecutor(folder=log_folder(spec), cluster="slurm")
     executor.update_parameters(**to_submitit_params(spec, "slurm"))
     inner = executor._executor
+    assert isinstance(inner, submitit.SlurmExecutor)
     robust = _RobustSlurmExecutor(inner.folder, inner.max_num_timeout)
     robust.update_parameters(**inner.parameters)
     token = dict(spec.resources.extra).get("comment", "")
@@ -118,7 +119,8 @@ def executor_for(spec: JobSpec, sbatch_timeout_s: float) -> submitit.AutoExecuto
 def sbatch_script(spec: JobSpec, *, array_size: int | None = None) -> str:
     """The batch script submitit writes for ``spec`` (its own writer, our parameters)."""
     params = to_submitit_params(spec, "slurm")
-    generic = submitit_slurm.SlurmExecutor._equivalence_dict()
+    equivalence = submitit_slurm.SlurmExecutor._equivalence_dict()
+    generic = {str(k): str(v) for k, v in equivalence.items()}
     converted: dict[str, Any] = {}
     for key, value in params.items():
         if key.startswith("slurm_"):

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from paracore.backends.slurm.accounting import JobRecord
 from paracore.errors import SchedulerUnreachable
 
 __all__ = ["Poller"]
 
-Query = Callable[[Iterable[str]], Mapping[str, JobRecord]]
+Query = Callable[[Sequence[str]], Mapping[str, JobRecord]]
 
 
 class Poller:
