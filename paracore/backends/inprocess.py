@@ -7,15 +7,13 @@ nothing to validate, throttle, cancel or account for.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from paracore.backends.base import JobState, RunningJob, Task
-from paracore.backends.machine import machine_limits
+from paracore.backends.base import RunningJob, Task
+from paracore.backends.machine import ThisMachine
 from paracore.backends.outcomes import failure_error
-from paracore.core.cluster import PartitionLimits
 from paracore.core.spec import JobSpec
-from paracore.core.transforms import with_array
 from paracore.errors import JobFailedError
 from paracore.runtime.tasks import task_failure
 
@@ -60,23 +58,13 @@ class InProcessJob:
         """Nothing to cancel: the task already ran."""
 
 
-class InProcessBackend:
+class InProcessBackend(ThisMachine):
     """Runs tasks at submission, in this process, one after another."""
 
     name = "inprocess"
-    schedules_dependencies = False
-    measures_in_task = True
 
     def __init__(self, session: Any = None) -> None:
         self._ids = itertools.count(1)
-
-    def check(
-        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
-    ) -> JobSpec:
-        """Nothing to check against; an ``"auto"`` throttle means nothing here."""
-        if spec.resources.array_parallelism == "auto":
-            return with_array(None, spec)
-        return spec
 
     def submit(
         self,
@@ -93,16 +81,8 @@ class InProcessBackend:
             for i, (task, describe) in enumerate(zip(tasks, describes, strict=True))
         ]
 
-    def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobState]:
-        """No accounting in-process."""
-        return {}
-
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Nothing to cancel: tasks run at submission."""
-
-    def limits(self, partition: str | None) -> PartitionLimits | None:
-        """This machine's size."""
-        return machine_limits(self.name)
 
     def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
         """In-process tasks have no script; say so."""

@@ -8,21 +8,19 @@ validate against, and after_ok parents are waited for at submission.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
-from paracore.backends.base import JobState, RunningJob, Task
-from paracore.backends.machine import machine_limits
+from paracore.backends.base import RunningJob, Task
+from paracore.backends.machine import ThisMachine
 from paracore.backends.outcomes import failure_error
 from paracore.backends.slurm.params import to_submitit_params
 from paracore.backends.submission import submit_through
-from paracore.core.cluster import PartitionLimits
 from paracore.core.names import log_folder
 from paracore.core.spec import JobSpec
-from paracore.core.transforms import with_array
 from paracore.runtime.tasks import read_failure
 
 __all__ = ["LocalBackend", "LocalJob"]
@@ -68,24 +66,14 @@ class LocalJob:
         self._job.cancel(check=False)
 
 
-class LocalBackend:
+class LocalBackend(ThisMachine):
     """Runs tasks as processes on this machine through submitit's local executor."""
 
     name = "local"
-    schedules_dependencies = False
-    measures_in_task = True
 
     def __init__(self, session: Any = None) -> None:
         # weakly held: a job nobody waits on any more is let go (and cleaned up) as usual
         self._jobs: weakref.WeakValueDictionary[str, LocalJob] = weakref.WeakValueDictionary()
-
-    def check(
-        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
-    ) -> JobSpec:
-        """Nothing to check against; an ``"auto"`` throttle means nothing here."""
-        if spec.resources.array_parallelism == "auto":
-            return with_array(None, spec)
-        return spec
 
     def submit(
         self,
@@ -107,20 +95,12 @@ class LocalBackend:
             out.append(local)
         return out
 
-    def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobState]:
-        """No accounting on this machine."""
-        return {}
-
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Stop these processes (those this backend started)."""
         for job_id in job_ids:
             job = self._jobs.get(str(job_id))
             if job is not None:
                 job.cancel()
-
-    def limits(self, partition: str | None) -> PartitionLimits | None:
-        """This machine's size."""
-        return machine_limits(self.name)
 
     def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
         """Local tasks have no batch script; say what runs them."""
