@@ -288,3 +288,24 @@ def read_text(path: str | os.PathLike) -> str:
         return Path(path).read_text(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def wait_for_array(array_id: str, count: int, timeout: float = 120, poll: float = 1.0) -> list:
+    """Poll sacct until the array's ``count`` task rows are terminal with start and end times.
+
+    Results can be read before slurmdbd has the tasks' end times (it records them
+    asynchronously), so a test reading times must wait for them. Returns the task rows.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [r for r in sacct_rows(array_id) if r.step is None]
+        done = [r for r in rows if r.terminal and _is_time(r.start) and _is_time(r.end)]
+        if len(done) >= count:
+            return done
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"array {array_id}: {len(done)} of {count} tasks complete: {rows}")
+        time.sleep(poll)
+
+
+def _is_time(text: str) -> bool:
+    return text not in {"", "Unknown", "None"}

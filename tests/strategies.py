@@ -81,7 +81,7 @@ def memory_values() -> st.SearchStrategy[int | float | str]:
         st.integers(1, 4096),
         st.sampled_from([0.25, 0.5, 1.5, 2.0]),
         st.builds(
-            lambda n, unit: f"{n}{unit}", st.integers(1, 4096), st.sampled_from(_MEMORY_UNITS)
+            lambda n, unit: f"{n}{unit}", st.integers(1, 1024), st.sampled_from(_MEMORY_UNITS)
         ),
     )
 

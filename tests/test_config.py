@@ -176,7 +176,7 @@ def test_unknown_top_level_key_suggests() -> None:
             "walltime",
         ),
         ("clusters: {c: {slurm: {mem_gb: '16'}}}", "clusters.c.slurm.mem_gb", "needs a unit"),
-        ("clusters: {c: {slurm: {cpus_per_task: 0}}}", "clusters.c.slurm.cpus_per_task", ">= 1"),
+        ("clusters: {c: {slurm: {cpus_per_task: 0}}}", "clusters.c.slurm.cpus_per_task", "from 1"),
         ("clusters: {c: {slurm: {partition: 'a b'}}}", "clusters.c.slurm.partition", "spaces"),
         ("naming: {max_len: 5}", "naming.max_len", "16 to 1024"),
         ("clusters: {c: {slurm: null}}", "clusters.c.slurm", "null section"),

@@ -26,7 +26,7 @@ from paracore import (
     with_name,
     with_resources,
 )
-from tests.slurm_helpers import QUICK, job_row, sacct_rows, wait_for_job
+from tests.slurm_helpers import QUICK, job_row, wait_for_array, wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
 
@@ -71,7 +71,7 @@ def test_array_is_one_job_and_throttled() -> None:
     assert [j.array_index for j in jobs] == list(range(6))
     assert [r.stdout.strip() for r in gather(jobs, timeout=600)] == [str(i) for i in range(6)]
     (array_id,) = array_ids
-    rows = [r for r in sacct_rows(array_id) if r.step is None]
+    rows = wait_for_array(array_id, 6)
     spans = [(_timestamp(r.start), _timestamp(r.end)) for r in rows]
     assert len(spans) == 6
     most_at_once = max(sum(s <= t < e for s, e in spans) for t, _ in spans)

@@ -341,3 +341,12 @@ def test_only_slurm_timeout_is_retried() -> None:
     assert [time for time, _ in fake.submitted] == [2]
     assert [(t.index, t.state, t.attempts) for t in rec.failed] == [(1, "FAILED", 1)]
     assert not any("timed out" in w for w in rec.warnings)
+
+
+def test_measurement_is_the_payloads_own_peak_not_the_callers() -> None:
+    """A caller holding 600 MB measures `true` as a few MB: the child's peak is its own."""
+    ballast = bytearray(600 * 2**20)
+    ballast[::4096] = bytes(len(range(0, len(ballast), 4096)))  # touch every page
+    sample = measure_command("true")
+    assert sample.max_rss_kb < 100 * 1024
+    assert len(ballast) == 600 * 2**20

@@ -16,7 +16,7 @@ from paracore.core.units import (
     parse_walltime,
 )
 from paracore.errors import ParacoreError, SpecError
-from tests.strategies import memory_mb, walltime_minutes
+from tests.strategies import MAX_WALLTIME_MINUTES, memory_mb, walltime_minutes
 
 # --- parse_walltime: examples -------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_walltime_seconds_round_up(seconds: int) -> None:
     assert parse_walltime(f"{seconds // 60}:{seconds % 60:02d}") == expected
 
 
-@given(st.integers(0, 500), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59))
+@given(st.integers(0, 365), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59))
 def test_walltime_day_forms(days: int, hours: int, mins: int, secs: int) -> None:
     """The D-HH, D-HH:MM and D-HH:MM:SS forms match the arithmetic."""
     base = (days * 24 + hours) * 60
@@ -173,7 +173,7 @@ def test_walltime_day_forms(days: int, hours: int, mins: int, secs: int) -> None
 def test_walltime_suffix_combinations(days: int, hours: int, mins: int) -> None:
     """Combined unit forms like '1d2h3m' add up, and '{h}h' is hours times sixty."""
     total = days * 1440 + hours * 60 + mins
-    if total > 0:
+    if 0 < total <= MAX_WALLTIME_MINUTES:
         assert parse_walltime(f"{days}d{hours}h{mins}m") == total
     if hours > 0:
         assert parse_walltime(f"{hours}h") == hours * 60
@@ -316,7 +316,7 @@ def test_format_memory_is_shortest_exact(mb: int) -> None:
     assert number * {"M": 1, "G": 1024, "T": 1024**2}[unit] == mb
 
 
-@given(st.integers(1, 100_000))
+@given(st.integers(1, 1024))
 def test_memory_units_scale(n: int) -> None:
     """N M, N G, N T and the number N agree with the 1024 arithmetic."""
     assert parse_memory(f"{n}M") == n
@@ -437,3 +437,27 @@ def test_parse_elapsed_matches_arithmetic(total: int) -> None:
     mins, secs = divmod(rest, 60)
     assert parse_elapsed(f"{days}-{hours:02d}:{mins:02d}:{secs:02d}") == total
     assert parse_elapsed(f"{days * 24 + hours:02d}:{mins:02d}:{secs:02d}") == total
+
+
+@pytest.mark.parametrize(
+    ("parse", "value"),
+    [
+        (parse_memory, 1e9),
+        (parse_memory, "1025T"),
+        (parse_memory, "2000000G"),
+        (parse_walltime, "367d"),
+        (parse_walltime, 10**7),
+        (parse_walltime, "400-00:00:00"),
+    ],
+)
+def test_absurd_sizes_and_walltimes_are_refused(parse, value) -> None:
+    """Beyond 1 PB or a year no machine or partition fits: refused before any cluster check."""
+    with pytest.raises(SpecError, match=r"at most (1 PB|a year)") as info:
+        parse(value, field="mem_gb", source="call")
+    assert "(from call)" in str(info.value)
+
+
+def test_the_largest_plausible_values_parse() -> None:
+    """Exactly 1 PB and exactly a year are still accepted."""
+    assert parse_memory("1024T") == 1024**3
+    assert parse_walltime("366-00:00:00") == 366 * 24 * 60

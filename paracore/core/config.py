@@ -23,6 +23,15 @@ import yaml
 from paracore.core.defaults import BUILTIN_DEFAULTS
 from paracore.core.keys import CONFIG_KEYS, FLAT_ALIASES, RESOURCE_FIELDS
 from paracore.core.rules import switched_on
+from paracore.core.safe import (
+    ENV_NAME,
+    MAX_CPUS,
+    MAX_GPUS,
+    SBATCH_OPTION,
+    is_env_name,
+    is_sbatch_option,
+    single_line,
+)
 from paracore.core.spec import BACKENDS, JobSpec
 from paracore.core.transforms import (
     Transform,
@@ -208,10 +217,15 @@ Check = Callable[[Any, str, str], None]
 
 @attrs.frozen
 class MapOf:
-    """A section whose keys are free names (profiles, presets), each holding ``schema``."""
+    """A section whose keys are free names (profiles, presets), each holding ``schema``.
+
+    ``key_ok`` decides which names are accepted, and ``keys`` says so in an error.
+    """
 
     schema: Any
     what: str
+    key_ok: Callable[[str], bool] = attrs.field(default=lambda _key: True, eq=False)
+    keys: str = ""
 
 
 def _accepting(accepted: str, test: Callable[[Any], bool]) -> Check:
@@ -253,7 +267,12 @@ def _scalar(v: Any) -> bool:
 
 _NAME = _accepting(
     "a name without spaces (e.g. 'compute'), or null",
-    lambda v: isinstance(v, str) and v.strip() != "" and not any(c.isspace() for c in v),
+    lambda v: (
+        isinstance(v, str)
+        and v.strip() != ""
+        and not any(c.isspace() for c in v)
+        and single_line(v)
+    ),
 )
 _TEXT = _accepting("a string, or null", lambda v: isinstance(v, str) and v.strip() != "")
 _BOOL = _accepting("true or false", lambda v: isinstance(v, bool))
@@ -266,6 +285,24 @@ _PARALLELISM = _accepting(
     lambda v: v == "auto" or _is_int(1)(v),
 )
 _SCALAR = _accepting("a string or a number", _scalar)
+_LINE = _accepting(
+    "a string or a number on one line, without control characters (a newline would add "
+    "lines to the batch script)",
+    lambda v: _scalar(v) and not isinstance(v, bool) and single_line(str(v)),
+)
+_PATH = _accepting(
+    "a directory path without control characters, or null",
+    lambda v: isinstance(v, str) and v.strip() != "" and single_line(v),
+)
+SBATCH_OPTIONS = MapOf(
+    _LINE,
+    "sbatch option",
+    lambda key: is_sbatch_option(key.replace("_", "-")),
+    f"sbatch option names matching {SBATCH_OPTION} (no leading dashes), e.g. 'constraint'",
+)
+ENV_VARIABLES = MapOf(
+    _SCALAR, "environment variable", is_env_name, f"variable names matching {ENV_NAME}"
+)
 _BACKEND = _accepting(f"one of {', '.join(BACKENDS)}", lambda v: v in BACKENDS)
 _ENV_MERGE = _accepting("'inherit' or 'replace'", lambda v: v in ("inherit", "replace"))
 
@@ -273,20 +310,22 @@ SLURM_SCHEMA: dict[str, Any] = {
     "partition": _NAME,
     "account": _NAME,
     "qos": _NAME,
-    "cpus_per_task": _accepting("a whole number >= 1, or null", _is_int(1)),
+    "cpus_per_task": _accepting(
+        f"a whole number from 1 to {MAX_CPUS}, or null", _is_int(1, MAX_CPUS)
+    ),
     "mem_gb": _memory,
     "time_min": _walltime,
-    "gpus": _accepting("a whole number >= 0, or null", _is_int(0)),
+    "gpus": _accepting(f"a whole number from 0 to {MAX_GPUS}, or null", _is_int(0, MAX_GPUS)),
     "max_array_parallelism": _accepting("a whole number >= 1, or null", _is_int(1)),
     "array_parallelism": _PARALLELISM,
     "start_jitter_s": _SECONDS,
-    "extra": MapOf(_SCALAR, "sbatch option"),
+    "extra": SBATCH_OPTIONS,
 }
 PROFILE_SCHEMA: dict[str, Any] = {
     "default_env": _TEXT,
     "io_scratch": _TEXT,
     "backend": _BACKEND,
-    "log_dir": _TEXT,
+    "log_dir": _PATH,
     "slurm": SLURM_SCHEMA,
 }
 NAMING_SCHEMA: dict[str, Any] = {
@@ -301,8 +340,8 @@ PRESET_SCHEMA: dict[str, Any] = {
     "mem_gb": _memory,
     "time": _walltime,
     "time_min": _walltime,
-    "extra": MapOf(_SCALAR, "sbatch option"),
-    "env": MapOf(_SCALAR, "environment variable"),
+    "extra": SBATCH_OPTIONS,
+    "env": ENV_VARIABLES,
     "env_setup": _TEXT,
     "env_merge": _ENV_MERGE,
     "retries": _accepting("a whole number >= 0", _is_int(0)),
@@ -356,6 +395,10 @@ def _check(schema: Any, value: Any, path: Path_, layer: Layer) -> None:
                 raise ConfigError(f"{field}.{key}", sub, "keys that are strings", source)
             sub_path = (*path, key)
             if isinstance(schema, MapOf):
+                if not schema.key_ok(key):
+                    raise ConfigError(
+                        ".".join(sub_path), key, schema.keys, str(layer.origin(sub_path))
+                    )
                 _check(schema.schema, sub, sub_path, layer)
             elif key in schema:
                 _check(schema[key], sub, sub_path, layer)

@@ -15,6 +15,18 @@ from typing import Any, Literal
 import attrs
 
 from paracore.core.retry import RetryPolicy
+from paracore.core.safe import (
+    ENV_NAME,
+    MAX_CPUS,
+    MAX_GPUS,
+    MAX_MEM_MB,
+    MAX_TIME_MIN,
+    SBATCH_OPTION,
+    control_characters,
+    is_env_name,
+    is_sbatch_option,
+    single_line,
+)
 from paracore.core.sentinel import NOT_GIVEN, NotGiven
 from paracore.core.units import parse_memory, parse_walltime
 from paracore.errors import SpecError
@@ -95,20 +107,35 @@ def _optional_str(field: str) -> Validator:
     def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if value is NOT_GIVEN or value is None:
             return
-        if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        if (
+            not isinstance(value, str)
+            or not value.strip()
+            or any(c.isspace() for c in value)
+            or not single_line(value)
+        ):
             raise SpecError(field, value, "a non-empty name without spaces, or None")
 
     return check
 
 
-def _optional_int(field: str, minimum: int) -> Validator:
+def _optional_int(field: str, minimum: int, maximum: int | None = None) -> Validator:
     def check(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
         if value is NOT_GIVEN or value is None:
             return
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise SpecError(field, value, f"a whole number >= {minimum}, or None")
+        if maximum is not None and value > maximum:
+            raise SpecError(field, value, f"at most {maximum} ({_WHY_MAX.get(field, '')})")
 
     return check
+
+
+_WHY_MAX = {
+    "mem": "1 PB, in MB: more than any node has",
+    "time_min": "a year, in minutes: longer than any partition allows",
+    "cpus_per_task": "more CPUs than any node has",
+    "gpus": "more GPUs than any node has",
+}
 
 
 def _parallelism(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
@@ -148,11 +175,25 @@ def _extra_pairs(
     items = value.items() if isinstance(value, Mapping) else value
     pairs = []
     for key, val in items:
-        if not isinstance(key, str) or not key or key.startswith("-"):
+        name = key.replace("_", "-") if isinstance(key, str) else key
+        if not isinstance(name, str) or not is_sbatch_option(name):
             raise SpecError(
-                "extra", key, "sbatch option names without leading dashes, e.g. {'constraint': 'x'}"
+                "extra",
+                key,
+                f"sbatch option names matching {SBATCH_OPTION} (lowercase letters, digits and "
+                "dashes, no leading dashes), e.g. {'constraint': 'a100', 'mail-type': 'END'}",
             )
-        pairs.append((key.replace("_", "-"), val))
+        if isinstance(val, bool) or not isinstance(val, str | int | float):
+            raise SpecError(f"extra[{key!r}]", val, "a string or a number")
+        if not single_line(str(val)):
+            raise SpecError(
+                f"extra[{key!r}]",
+                val,
+                "one line without control characters (found "
+                + ", ".join(sorted(set(control_characters(str(val)))))
+                + "): a newline would add lines to the batch script",
+            )
+        pairs.append((name, val))
     return tuple(sorted(pairs))
 
 
@@ -168,15 +209,19 @@ class Resources:
     )
     qos: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_str("qos"))
     cpus_per_task: int | NotGiven | None = attrs.field(
-        default=NOT_GIVEN, validator=_optional_int("cpus_per_task", 1)
+        default=NOT_GIVEN, validator=_optional_int("cpus_per_task", 1, MAX_CPUS)
     )
     mem_mb: int | NotGiven | None = attrs.field(
-        default=NOT_GIVEN, converter=_to_mb, validator=_optional_int("mem", 1)
+        default=NOT_GIVEN, converter=_to_mb, validator=_optional_int("mem", 1, MAX_MEM_MB)
     )
     time_min: int | NotGiven | None = attrs.field(
-        default=NOT_GIVEN, converter=_to_minutes, validator=_optional_int("time_min", 1)
+        default=NOT_GIVEN,
+        converter=_to_minutes,
+        validator=_optional_int("time_min", 1, MAX_TIME_MIN),
     )
-    gpus: int | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_int("gpus", 0))
+    gpus: int | NotGiven | None = attrs.field(
+        default=NOT_GIVEN, validator=_optional_int("gpus", 0, MAX_GPUS)
+    )
     array_parallelism: int | Literal["auto"] | NotGiven | None = attrs.field(
         default=NOT_GIVEN, validator=_parallelism
     )
@@ -204,10 +249,16 @@ def _env_pairs(
     items = value.items() if isinstance(value, Mapping) else value
     pairs = []
     for key, val in items:
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise SpecError("env", key, "variable names as non-empty strings without '='")
+        if not isinstance(key, str) or not is_env_name(key):
+            raise SpecError(
+                "env",
+                key,
+                f"variable names matching {ENV_NAME} (letters, digits, '_', no digit first)",
+            )
         if not isinstance(val, str | int | float) or isinstance(val, bool):
             raise SpecError(f"env[{key!r}]", val, "a string (numbers are converted)")
+        if "\0" in str(val):
+            raise SpecError(f"env[{key!r}]", val, "a value without NUL characters")
         pairs.append((key, str(val)))
     return tuple(sorted(pairs))
 
@@ -304,8 +355,15 @@ def _optional_cluster(_inst: object, _attr: attrs.Attribute[Any], value: object)
 
 
 def _optional_log_dir(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
-    if value is not NOT_GIVEN and (not isinstance(value, str) or not value):
-        raise SpecError("log_dir", value, "a directory path as a non-empty string")
+    if value is not NOT_GIVEN and (
+        not isinstance(value, str) or not value or not single_line(value)
+    ):
+        raise SpecError(
+            "log_dir",
+            value,
+            "a directory path as a non-empty string without control characters (it is written "
+            "into the batch script)",
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -12,6 +12,7 @@ import math
 import re
 from fractions import Fraction
 
+from paracore.core.safe import MAX_MEM_MB, MAX_TIME_MIN
 from paracore.errors import SpecError
 
 __all__ = [
@@ -133,7 +134,7 @@ def parse_walltime(value: int | str, *, field: str = "time", source: str | None 
     if isinstance(value, int):
         if value <= 0:
             raise SpecError(field, value, WALLTIME_FORMS, source)
-        return value
+        return _plausible_minutes(value, value, field, source)
     if not isinstance(value, str):
         raise SpecError(field, value, WALLTIME_FORMS, source)
     text = value.strip().lower()
@@ -147,7 +148,24 @@ def parse_walltime(value: int | str, *, field: str = "time", source: str | None 
     minutes = math.ceil(Fraction(seconds) / 60)
     if minutes <= 0:
         raise SpecError(field, value, WALLTIME_FORMS, source)
+    return _plausible_minutes(minutes, value, field, source)
+
+
+def _plausible_minutes(minutes: int, value: object, field: str, source: str | None) -> int:
+    if minutes > MAX_TIME_MIN:
+        raise SpecError(
+            field,
+            value,
+            f"at most a year ({MAX_TIME_MIN} minutes): no partition allows more",
+            source,
+        )
     return minutes
+
+
+def _plausible_mb(mb: int, value: object, field: str, source: str | None) -> int:
+    if mb > MAX_MEM_MB:
+        raise SpecError(field, value, "at most 1 PB (1024T): no node has more memory", source)
+    return mb
 
 
 def format_walltime(minutes: int) -> str:
@@ -173,7 +191,7 @@ def parse_memory(value: int | float | str, *, field: str = "mem", source: str | 
     if isinstance(value, int | float):
         if not math.isfinite(value) or value <= 0:
             raise SpecError(field, value, MEMORY_FORMS, source)
-        return math.ceil(Fraction(value) * 1024)
+        return _plausible_mb(math.ceil(Fraction(value) * 1024), value, field, source)
     if not isinstance(value, str):
         raise SpecError(field, value, MEMORY_FORMS, source)
     text = value.strip().lower()
@@ -187,7 +205,7 @@ def parse_memory(value: int | float | str, *, field: str = "mem", source: str | 
     mb = math.ceil(Fraction(match["num"]) * _MB_PER[match["unit"]])
     if mb <= 0:
         raise SpecError(field, value, MEMORY_FORMS, source)
-    return mb
+    return _plausible_mb(mb, value, field, source)
 
 
 def format_memory(mb: int) -> str:

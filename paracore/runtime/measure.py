@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,27 +38,52 @@ class PilotTaskFailed(RuntimeError):
     """Raised inside a measuring task when its payload fails."""
 
 
-def measured_run(argv: Sequence[str]) -> PilotSample:
-    """Run ``argv`` as a child process; its wall time and peak RSS (``os.wait4``'s rusage).
+# A fresh interpreter that runs the payload and reports the payload's own rusage. A process
+# started straight from a large one inherits its peak memory in ru_maxrss (Linux folds the
+# parent's high-water mark into the child at exec); this small launcher's is a few MB.
+_LAUNCHER = (
+    "import json, os, subprocess, sys, time\n"
+    "start = time.monotonic()\n"
+    "proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)\n"
+    "_pid, status, usage = os.wait4(proc.pid, 0)\n"
+    "wall = time.monotonic() - start\n"
+    "with open(sys.argv[1], 'w') as f:\n"
+    "    json.dump({'code': os.waitstatus_to_exitcode(status), 'wall_s': wall,\n"
+    "               'max_rss_kb': usage.ru_maxrss}, f)\n"
+)
 
-    The child's stderr is copied to ours; a non-zero exit raises PilotTaskFailed with its tail.
+
+def measured_run(argv: Sequence[str]) -> PilotSample:
+    """Run ``argv`` as a child process; its wall time and peak RSS (its own ``rusage``).
+
+    The payload runs under a small fresh launcher, so the figure is the payload's own peak
+    and never the caller's. The child's stderr is copied to ours; a non-zero exit raises
+    PilotTaskFailed with its tail.
     """
-    start = time.monotonic()
-    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    kept: list[str] = []
-    copier = threading.Thread(
-        target=pump, args=(proc.stderr, sys.stderr, kept, STDERR_KEEP_CHARS), daemon=True
-    )
-    copier.start()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    copier.join()
-    if proc.returncode != 0:
+    with tempfile.TemporaryDirectory(prefix="paracore-measure-") as folder:
+        report = Path(folder) / "rusage.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(report), *argv],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        kept: list[str] = []
+        copier = threading.Thread(
+            target=pump, args=(proc.stderr, sys.stderr, kept, STDERR_KEEP_CHARS), daemon=True
+        )
+        copier.start()
+        launcher_code = proc.wait()
+        copier.join()
+        try:
+            measured = json.loads(report.read_text())
+        except (OSError, ValueError):
+            measured = {"code": launcher_code, "wall_s": 0.0, "max_rss_kb": 0}
+    code = measured["code"] or launcher_code
+    if code != 0:
         lines = [line.strip() for line in kept if line.strip()]
         last = lines[-1] if lines else "no stderr"
-        raise PilotTaskFailed(f"exited with code {proc.returncode}: {last}")
-    return PilotSample(wall_s=wall, max_rss_kb=int(usage.ru_maxrss))
+        raise PilotTaskFailed(f"exited with code {code}: {last}")
+    return PilotSample(wall_s=float(measured["wall_s"]), max_rss_kb=int(measured["max_rss_kb"]))
 
 
 def measure_command(cmd: str) -> PilotSample:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from paracore.backends.slurm.commands import Runner, run_command
 from paracore.core.cluster import ClusterInfo, Node, Partition
 from paracore.core.units import int_or_none, parse_walltime
+from paracore.errors import SpecError
 
 __all__ = [
     "ClusterQueries",
@@ -59,7 +60,10 @@ def parse_max_time(text: str) -> int | None:
     """Minutes for a scontrol ``MaxTime`` (``00:05:00``, ``3-00:00:00``); None if unlimited."""
     if text.strip().upper() in _UNLIMITED:
         return None
-    return parse_walltime(text.strip(), field="MaxTime", source="scontrol")
+    try:
+        return parse_walltime(text.strip(), field="MaxTime", source="scontrol")
+    except SpecError:  # beyond a year: no limit that matters
+        return None
 
 
 def parse_partitions(text: str) -> tuple[Partition, ...]:
