@@ -8,13 +8,15 @@ core directly.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import attrs
 from toolz import pipe
 
-from paracore.core.config import CONFIG_ARG_LAYER, ResolvedConfig
+from paracore.core.config import CONFIG_ARG_LAYER, ResolvedConfig, did_you_mean
 from paracore.core.keys import FLAT_ALIASES
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.core.transforms import (
@@ -27,12 +29,16 @@ from paracore.core.transforms import (
     with_retries,
     with_start_jitter,
 )
+from paracore.errors import KeywordError, SpecError
 from paracore.shell.config_files import resolve
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.pilot import autotune_from_pilot as autotune_from_pilot
 from paracore.shell.submit import submit, submit_map
 
 __all__ = ["autotune_from_pilot", "map_cmds", "map_func", "run_cmd"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +113,40 @@ def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, An
     return pipe(spec, *first, *steps), {"origins": origins, "validate": resolved.validate}
 
 
+def _many(values: Iterable[Any], field: str, what: str) -> list[Any]:
+    """The values as a list; a single string (which would map over its characters) is refused."""
+    if isinstance(values, str | bytes):
+        raise SpecError(
+            field,
+            values,
+            f"{what}, not one string (it would run once per character); for one command use "
+            "run_cmd, or wrap it in a list",
+        )
+    return list(values)
+
+
+def _with_keyword_check(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` raising a SpecError (also a TypeError) naming an unknown keyword and the closest
+    known one, instead of Python's bare TypeError."""
+    signature = inspect.signature(fn)
+    known = [name for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
+
+    @functools.wraps(fn)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        unknown = [k for k in kwargs if k not in signature.parameters]
+        if unknown:
+            guess = did_you_mean(unknown[0], known)
+            hint = f"did you mean {guess!r}? " if guess else ""
+            raise KeywordError(
+                unknown[0],
+                kwargs[unknown[0]],
+                f"not a keyword of {fn.__name__}; {hint}keywords: {', '.join(known)}",
+            )
+        return fn(*args, **kwargs)
+
+    return checked
+
+
 def _preset_transform(preset: str | Transform, resolved: ResolvedConfig) -> Transform:
     return resolved.preset(preset) if isinstance(preset, str) else preset
 
@@ -125,6 +165,7 @@ def _origins(
     return origins
 
 
+@_with_keyword_check
 def run_cmd(
     cmd: str,
     *,
@@ -176,6 +217,7 @@ def run_cmd(
     return submit(spec, **checks)
 
 
+@_with_keyword_check
 def map_cmds(
     cmds: Iterable[str],
     *,
@@ -205,7 +247,7 @@ def map_cmds(
     ``array_parallelism="auto"`` takes the partition's idle cores at submit time (capped by
     the profile's ``max_array_parallelism``).
     """
-    payloads = [Command(c) for c in cmds]
+    payloads = [Command(c) for c in _many(cmds, "cmds", "a list of shell commands")]
     if not payloads:
         return []
     keywords = Keywords(
@@ -233,6 +275,7 @@ def map_cmds(
     return submit_map(spec, payloads, **checks)
 
 
+@_with_keyword_check
 def map_func(
     fn: Callable[[Any], Any],
     items: Iterable[Any],
@@ -258,7 +301,7 @@ def map_func(
     preset: str | Transform | None = None,
 ) -> list[SubmitHandle]:
     """Call ``fn(item)`` for every item as ONE Slurm array; handles in input order."""
-    payloads = [Call(fn, (item,)) for item in items]
+    payloads = [Call(fn, (item,)) for item in _many(items, "items", "a list of items")]
     if not payloads:
         return []
     keywords = Keywords(

@@ -19,6 +19,7 @@ __all__ = [
     "DependencyError",
     "JobFailedError",
     "JobTimeoutError",
+    "KeywordError",
     "ParacoreError",
     "PilotError",
     "RemoteError",
@@ -45,6 +46,10 @@ class SpecError(ParacoreError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:  # keep pickling working despite the custom __init__
         return (type(self), (self.field, self.value, self.accepted, self.source))
+
+
+class KeywordError(SpecError, TypeError):
+    """A function was called with a keyword it does not take (the closest known is named)."""
 
 
 class ConfigError(SpecError):

@@ -37,6 +37,7 @@ SEED_PARAMETERS = (
 BUILTIN_PARENT = {
     "SpecError": ValueError,
     "ConfigError": ValueError,
+    "KeywordError": TypeError,
     "SchedulerUnreachable": RuntimeError,
     "PilotError": RuntimeError,
     "SubmissionError": RuntimeError,

@@ -187,10 +187,10 @@ def test_missing_program_rejected_before_submission(local_logs: Path) -> None:
 @pytest.mark.parametrize(
     "cmd",
     [
-        "cd /tmp && ls",
         "export A=1; echo $A",
-        "FOO=1 some_tool",
         "source env.sh && run",
+        "module load gcc; gcc --version",
+        "PATH=/opt/x/bin:$PATH; x_tool",
         "  # just a comment",
         "for i in 1 2; do echo $i; done",
         "echo 'unbalanced",
@@ -199,6 +199,35 @@ def test_missing_program_rejected_before_submission(local_logs: Path) -> None:
 def test_shell_builtins_are_not_rejected(cmd: str) -> None:
     """Commands starting with shell builtins, keywords or assignments pass the check."""
     prepare_task(JobSpec.command(cmd), which=lambda _name: None)
+
+
+def _which_all_but_missing(name: str) -> str | None:
+    return None if name == "missing_tool" else f"/usr/bin/{name}"
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "FOO=1 missing_tool",
+        "time missing_tool --x",
+        "env A=1 B=2 missing_tool",
+        "echo hi | missing_tool",
+        "true && missing_tool",
+        "cd /tmp; missing_tool",
+    ],
+)
+def test_the_real_program_is_checked(cmd: str) -> None:
+    """Assignments, time/env prefixes and pipelines do not hide a program missing from PATH."""
+    with pytest.raises(SpecError, match="'missing_tool' was not found on PATH"):
+        prepare_task(JobSpec.command(cmd), which=_which_all_but_missing)
+
+
+@pytest.mark.parametrize(
+    "cmd", ["cd /tmp && ls", "cd build && ./run_tests", "FOO=1 ls | sort", "(cd x; missing_tool)"]
+)
+def test_commands_whose_programs_exist_pass(cmd: str) -> None:
+    """Found programs pass; a relative path after a cd and a subshell are not second-guessed."""
+    prepare_task(JobSpec.command(cmd), which=_which_all_but_missing)
 
 
 def test_commands_with_env_setup_are_not_rejected() -> None:

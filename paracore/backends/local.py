@@ -7,6 +7,7 @@ validate against, and after_ok parents are waited for at submission.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -84,6 +85,13 @@ class LocalBackend(ThisMachine):
         after: Sequence[str] = (),
     ) -> list[RunningJob]:
         """Start one process per task (a fresh executor per submission)."""
+        throttle = spec.resources.array_parallelism
+        if len(tasks) > 1 and isinstance(throttle, int) and throttle < len(tasks):
+            warnings.warn(
+                f"the local backend starts all {len(tasks)} tasks at once: "
+                f"array_parallelism={throttle} is not applied here (it is on Slurm)",
+                stacklevel=3,
+            )
         executor = submitit.AutoExecutor(folder=log_folder(spec), cluster="local")
         executor.update_parameters(**to_submitit_params(spec, "local"))
         jobs = submit_through(executor, spec, tasks)

@@ -24,7 +24,7 @@ KEPT_PREFIXES = ("SLURM_", "SUBMITIT_")
 """Variables a replaced environment keeps, so the task still knows where and what it is."""
 SETUP_TAIL_CHARS = 4000
 # bash's own bookkeeping variables: never part of what a setup line meant to change
-_BASH_OWN = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "__rc"})
+_BASH_OWN = frozenset({"_", "SHLVL", "PWD", "OLDPWD"})
 
 
 class SetupFailed(RuntimeError):
@@ -56,9 +56,13 @@ def compose_environment(
 
 
 def run_setup(setup: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Run the setup line in bash and return the environment it leaves behind."""
+    """Run the setup line(s) in bash and return the environment they leave behind.
+
+    The lines run with ``set -e``: the first command that fails ends the setup (and the task)
+    with its exit status, not only a failing last line.
+    """
     marker = "__PARACORE_ENV__"
-    script = f"{setup}\n__rc=$?\nif [ $__rc -ne 0 ]; then exit $__rc; fi\necho {marker}\nenv -0"
+    script = f"set -e\n{setup}\nset +e\necho {marker}\nenv -0"
     proc = subprocess.run(["bash", "-c", script], env=dict(env), capture_output=True, check=False)
     out = proc.stdout
     if proc.returncode != 0 or marker.encode() not in out:

@@ -19,7 +19,7 @@ from paracore.core.spec import Call, Command, JobSpec
 from paracore.errors import SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
 
-__all__ = ["describe_payload", "prepare_task", "task_for"]
+__all__ = ["describe_payload", "prepare_task", "programs", "task_for"]
 
 Which = Callable[[str], str | None]
 
@@ -63,9 +63,12 @@ def prepare_task(
     """
     payload = spec.payload
     if isinstance(payload, Command) and spec.env.setup in (NOT_GIVEN, None):
-        program = _first_program(payload.cmd)
-        if program is not None and program not in _SHELL_WORDS and "=" not in program:
-            found = Path(program).exists() if "/" in program else which(program) is not None
+        for position, program in programs(payload.cmd):
+            if "/" in program:
+                # a path is only sure to mean the same thing at the start of the command
+                found = position > 0 or Path(program).exists()
+            else:
+                found = which(program) is not None
             if not found:
                 raise SpecError(
                     "cmd",
@@ -85,12 +88,69 @@ def describe_payload(spec: JobSpec) -> str:
     return f"call {payload.label}()"
 
 
-def _first_program(cmd: str) -> str | None:
+_SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "|&", ";;"})
+_OPAQUE = ("(", ")", "{", "}", "<(", ">(")
+# Words that run the next word as the program: ``time prog``, ``env A=1 prog``, ...
+_PREFIXES = frozenset({"time", "exec", "command", "nohup", "env"})
+# Words after which PATH (or what a name means) may have changed: stop checking there.
+_ENV_CHANGING = frozenset(
+    {"source", ".", "export", "module", "ml", "conda", "mamba", "spack", "eval", "set", "alias"}
+)
+
+
+def programs(cmd: str) -> list[tuple[int, str]]:
+    """The programs a command line runs, where the shell grammar makes them clear.
+
+    Each simple command of a pipeline or list (``a | b``, ``a && b``, ``a; b``) is looked at:
+    leading ``NAME=value`` assignments and prefixes such as ``time`` or ``env`` are skipped,
+    and shell keywords, builtins and anything with expansions are left alone. Checking stops
+    at a subshell or group, and at anything that may change PATH (``source``, ``module``,
+    ``export``, an assignment). Each program comes with the position of its simple command
+    (0 for the first).
+    """
     try:
-        words = shlex.split(cmd, comments=True)
+        lexer = shlex.shlex(cmd, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        tokens = list(lexer)
     except ValueError:
+        return []
+    found: list[tuple[int, str]] = []
+    segment: list[str] = []
+    position = 0
+    for token in [*tokens, ";"]:
+        if token in _OPAQUE or token.startswith(_OPAQUE):
+            break
+        if token not in _SEPARATORS:
+            segment.append(token)
+            continue
+        if segment and (segment[0] in _ENV_CHANGING or all(map(_is_assignment, segment))):
+            break
+        program = _program_of(segment)
+        if program is not None:
+            found.append((position, program))
+        if segment:
+            position += 1
+        segment = []
+    return found
+
+
+def _program_of(words: list[str]) -> str | None:
+    """The program of one simple command, or None when it is not plain to see."""
+    rest = list(words)
+    while rest and (_is_assignment(rest[0]) or rest[0] in _PREFIXES or rest[0].startswith("-")):
+        rest.pop(0)
+    if not rest:
         return None
-    return words[0] if words else None
+    word = rest[0]
+    if word in _SHELL_WORDS or any(c in word for c in "$`*?[~<>"):
+        return None
+    return word
+
+
+def _is_assignment(word: str) -> bool:
+    name, eq, _value = word.partition("=")
+    return bool(eq) and name.isidentifier()
 
 
 def _explain_unpicklable(payload: Call) -> None:

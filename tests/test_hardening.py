@@ -1,0 +1,149 @@
+"""Hardening: what could inject into a batch script, or fail only on the node, is refused first.
+
+Each test names the defect it guards against; the real-Slurm side (sbatch --test-only on the
+produced script, preview equal to what is submitted) is in ``test_hardening_slurm.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+import paracore as pc
+from paracore.core.config import Layer, check_layer, layer_from_yaml
+from paracore.errors import ConfigError, KeywordError, SpecError
+
+INJECTION = "x\n#SBATCH --mem=999G\ntouch /tmp/pwn"
+
+
+# ---------------------------------------------------------------- the batch script
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"constraint": INJECTION}, "extra['constraint']"),
+        ({"constraint": "a\rb"}, "extra['constraint']"),
+        ({"comment": "tab\there"}, "extra['comment']"),
+        ({"partition=evil --mem=999G": 1}, "extra"),
+        ({"--mem": "1G"}, "extra"),
+        ({"Mem": "1G"}, "extra"),
+        ({"mem gb": "1G"}, "extra"),
+    ],
+)
+def test_extra_cannot_add_lines_or_options(extra: dict, field: str) -> None:
+    """An extra option name or value that could add #SBATCH lines or options is refused."""
+    with pytest.raises(SpecError) as info:
+        pc.with_resources(pc.JobSpec.command("true"), extra=extra)
+    assert info.value.field == field
+
+
+def test_extra_refusal_says_where_and_what() -> None:
+    """The message names the control characters and why they matter."""
+    with pytest.raises(SpecError, match=r"control characters \(found '\\n'\).*batch script"):
+        pc.with_resources(pc.JobSpec.command("true"), extra={"constraint": INJECTION})
+
+
+def test_plain_extra_options_still_pass() -> None:
+    """Ordinary options, with underscores or dashes, numbers and spaces, are accepted."""
+    spec = pc.with_resources(
+        pc.JobSpec.command("true"),
+        extra={"mail_type": "END,FAIL", "nice": 10, "comment": "a b c", "constraint": "a100|h100"},
+    )
+    assert dict(spec.resources.extra)["mail-type"] == "END,FAIL"
+
+
+def test_yaml_extra_with_a_newline_names_the_file_and_line(tmp_path: Path) -> None:
+    """The same refusal through a configuration file, with its file and line."""
+    text = 'clusters:\n  c:\n    slurm:\n      extra:\n        constraint: "x\\n#SBATCH --mem=9G"\n'
+    layer = layer_from_yaml(text, "project file", str(tmp_path / "paracore.yaml"))
+    with pytest.raises(ConfigError, match=r"paracore.yaml:5\): a string or a number on one line"):
+        check_layer(layer)
+
+
+def test_yaml_extra_key_with_spaces_is_refused() -> None:
+    """A key that is not an sbatch option name is refused in the file check."""
+    layer = Layer("project file", {"presets": {"p": {"extra": {"qos=x --mem": 1}}}}, "/p.yaml")
+    with pytest.raises(ConfigError, match="sbatch option names"):
+        check_layer(layer)
+
+
+def test_log_dir_with_a_newline_is_refused() -> None:
+    """log_dir lands in --output, --error and the srun line: no control characters."""
+    with pytest.raises(SpecError, match="log_dir"):
+        pc.with_log_dir("logs\n#SBATCH --mem=999G", pc.JobSpec.command("true"))
+
+
+# ---------------------------------------------------------------- the job's environment
+
+
+@pytest.mark.parametrize("name", ["A B", "1A", "A\nB", "A=B", "", "É"])
+def test_env_names_must_be_shell_names(name: str) -> None:
+    """Names the shell would not accept fail here, not on the node."""
+    with pytest.raises(SpecError, match="variable names matching"):
+        pc.with_env({name: "1"}, pc.JobSpec.command("true"))
+
+
+def test_env_values_without_nul() -> None:
+    """A NUL cannot be passed in an environment: refused at once."""
+    with pytest.raises(SpecError, match="NUL"):
+        pc.with_env({"A": "x\0y"}, pc.JobSpec.command("true"))
+
+
+def test_env_setup_fails_on_its_first_failing_line() -> None:
+    """Several setup lines run with set -e: a failing first line fails the task."""
+    handle = pc.run_cmd("echo ran", env_setup="false\ntrue", backend="inprocess")
+    with pytest.raises(pc.RemoteError, match="env_setup failed"):
+        handle.result(timeout=30)
+
+
+# ---------------------------------------------------------------- the convenience API
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: pc.map_cmds("echo hi", backend="inprocess"), "cmds"),
+        (lambda: pc.map_func(abs, "abc", backend="inprocess"), "items"),
+    ],
+)
+def test_a_single_string_is_not_a_list(call, field: str) -> None:
+    """map_cmds("echo") would run once per character: refused, pointing at run_cmd."""
+    with pytest.raises(SpecError, match="not one string") as info:
+        call()
+    assert info.value.field == field
+
+
+def test_an_unknown_keyword_names_the_closest_one() -> None:
+    """run_cmd(partiton=...) says 'did you mean partition'; it is also a TypeError."""
+    with pytest.raises(KeywordError, match="did you mean 'partition'") as info:
+        pc.run_cmd("true", partiton="debug")
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(TypeError, match="did you mean 'array_parallelism'"):
+        pc.map_func(abs, [1], array_paralelism=2)
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [{"mem_gb": 1e9}, {"mem_gb": "2P"}, {"time_min": "400d"}, {"cpus_per_task": 10**6}],
+)
+def test_absurd_requests_are_refused_before_submission(keywords: dict) -> None:
+    """Beyond any machine: refused by the pure checks, nothing runs."""
+    with pytest.raises(SpecError):
+        pc.run_cmd("true", backend="inprocess", **keywords)
+
+
+def test_the_local_backend_says_it_does_not_throttle(tmp_path: Path) -> None:
+    """array_parallelism on the local backend is not silently ignored."""
+    with pytest.warns(UserWarning, match="starts all 3 tasks at once: array_parallelism=1"):
+        handles = pc.map_cmds(
+            ["true"] * 3,
+            backend="local",
+            array_parallelism=1,
+            config={"log_dir": str(tmp_path / "logs")},
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert [r.returncode for r in pc.gather(handles, timeout=120)] == [0, 0, 0]
