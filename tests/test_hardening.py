@@ -147,3 +147,148 @@ def test_the_local_backend_says_it_does_not_throttle(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert [r.returncode for r in pc.gather(handles, timeout=120)] == [0, 0, 0]
+
+
+# ---------------------------------------------------------------- configuration files
+
+PLANTED = "clusters:\n  evil:\n    default_env: touch /tmp/pwn\nactive_cluster: evil\n"
+
+
+def _tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """tmp/home/work/project/src as cwd; HOME is tmp/home."""
+    home = tmp_path / "home"
+    project = home / "work" / "project"
+    (project / "src").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("PARACORE_CONFIG", "PARACORE_CLUSTER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(project / "src")
+    return home, project
+
+
+def test_a_file_above_the_project_root_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    """The search stops at the project's root (.git / pyproject.toml)."""
+    home, project = _tree(tmp_path, monkeypatch)
+    (project / ".git").mkdir()
+    (home / "work" / "paracore.yaml").write_text(PLANTED)
+    assert pc.resolve().cluster is None
+    (project / "paracore.yaml").write_text("validate: false\n")
+    assert pc.resolve().files == (str(project / "paracore.yaml"),)
+
+
+def test_a_file_above_home_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    """Without a project root the search stops at $HOME, never above it."""
+    _home, _project = _tree(tmp_path, monkeypatch)
+    (tmp_path / "paracore.yaml").write_text(PLANTED)
+    assert pc.resolve().cluster is None
+
+
+def test_a_file_in_a_folder_others_can_write_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    """A shared, world-writable folder such as /tmp ends the search before it is read."""
+    shared = tmp_path / "shared"
+    (shared / "me" / "run").mkdir(parents=True)
+    shared.chmod(0o1777)
+    (shared / "paracore.yaml").write_text(PLANTED)
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
+    monkeypatch.delenv("PARACORE_CONFIG", raising=False)
+    monkeypatch.chdir(shared / "me" / "run")
+    assert pc.resolve().cluster is None
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o664, 0o646])
+def test_a_config_file_others_can_write_is_refused(tmp_path: Path, monkeypatch, mode: int) -> None:
+    """Group- or world-writable: refused with the file and how to fix it."""
+    _home, project = _tree(tmp_path, monkeypatch)
+    (project / "paracore.yaml").write_text("validate: false\n")
+    (project / "paracore.yaml").chmod(mode)
+    with pytest.raises(ConfigError, match=rf"mode is {mode:04o}; run 'chmod go-w"):
+        pc.resolve()
+
+
+def test_user_and_named_files_are_checked_too(tmp_path: Path, monkeypatch) -> None:
+    """~/.paracore.yaml and $PARACORE_CONFIG get the same check."""
+    home, _project = _tree(tmp_path, monkeypatch)
+    user = home / ".paracore.yaml"
+    user.write_text("validate: false\n")
+    user.chmod(0o622)
+    with pytest.raises(ConfigError, match="user file"):
+        pc.resolve()
+    user.chmod(0o600)
+    named = tmp_path / "team.yaml"
+    named.write_text("validate: false\n")
+    named.chmod(0o666)
+    monkeypatch.setenv("PARACORE_CONFIG", str(named))
+    with pytest.raises(ConfigError, match="PARACORE_CONFIG file"):
+        pc.resolve()
+
+
+def test_a_config_file_owned_by_someone_else_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """A file of another user (not root) is refused, whatever its mode."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("changing a file's owner needs root (the CI runs as root)")
+    _home, project = _tree(tmp_path, monkeypatch)
+    (project / "paracore.yaml").write_text("validate: false\n")
+    os.chown(project / "paracore.yaml", 65534, 65534)
+    with pytest.raises(ConfigError, match="belongs to uid 65534"):
+        pc.resolve()
+
+
+def test_config_show_hides_environment_values(tmp_path: Path, monkeypatch) -> None:
+    """Preset env values are masked unless --show-values; names stay visible."""
+    import io
+
+    from paracore.cli import main
+
+    _home, project = _tree(tmp_path, monkeypatch)
+    (project / "paracore.yaml").write_text("presets:\n  p:\n    env: {API_TOKEN: s3cret}\n")
+    hidden, shown = io.StringIO(), io.StringIO()
+    assert main(["config", "show"], out=hidden) == 0
+    assert "API_TOKEN" in hidden.getvalue() and "s3cret" not in hidden.getvalue()
+    assert main(["config", "show", "--show-values"], out=shown) == 0
+    assert "s3cret" in shown.getvalue()
+
+
+# ---------------------------------------------------------------- private files
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir() if not p.is_symlink()}
+
+
+def test_logs_pickles_and_records_are_owner_only(tmp_path: Path) -> None:
+    """Whatever the umask, paracore's folders are 0700 and its files 0600 (local backend)."""
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        handle = pc.run_cmd(
+            "echo secret-$API_TOKEN >&2; exit 3",
+            env={"API_TOKEN": "s3cret"},
+            backend="local",
+            job_name="private",
+            config={"log_dir": str(tmp_path / "logs")},
+        )
+        with pytest.raises(pc.CommandFailedError):
+            handle.result(timeout=120)
+    finally:
+        os.umask(previous)
+    folder = tmp_path / "logs" / "private"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    modes = _modes(folder)
+    assert any(name.endswith("_failure.pkl") for name in modes)  # the failure record
+    assert any(name.endswith(".err") for name in modes)
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_an_existing_log_folder_is_tightened(tmp_path: Path) -> None:
+    """A log folder left world-readable by an older run is made 0700 before submitting."""
+    folder = tmp_path / "logs" / "again"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    handle = pc.run_cmd(
+        "true", backend="local", job_name="again", config={"log_dir": str(tmp_path / "logs")}
+    )
+    assert handle.result(timeout=120).returncode == 0
+    assert folder.stat().st_mode & 0o777 == 0o700

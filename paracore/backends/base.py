@@ -86,12 +86,14 @@ class Backend(Protocol):
     ``name`` is how specs and ``$PARACORE_BACKEND`` choose it. ``schedules_dependencies``
     says whether the scheduler itself holds a job until its ``after_ok`` parents succeeded
     (otherwise submission waits for them). ``measures_in_task`` says a pilot must measure
-    inside the task (no accounting to read time and memory from).
+    inside the task (no accounting to read time and memory from). ``keeps_files`` says it
+    writes logs and pickles under the spec's log folder.
     """
 
     name: str
     schedules_dependencies: bool
     measures_in_task: bool
+    keeps_files: bool
 
     def check(
         self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
@@ -122,6 +124,8 @@ class Backend(Protocol):
         """What one task may ask for on ``partition`` (None: unknown)."""
         ...
 
-    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
-        """The exact submission script for ``spec``, without submitting."""
+    def preview(
+        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+    ) -> str:
+        """The exact submission script for ``spec`` (as the submission carrying ``token``)."""
         ...

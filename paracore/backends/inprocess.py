@@ -62,6 +62,7 @@ class InProcessBackend(ThisMachine):
     """Runs tasks at submission, in this process, one after another."""
 
     name = "inprocess"
+    keeps_files = False
 
     def __init__(self, session: Any = None) -> None:
         self._ids = itertools.count(1)
@@ -84,6 +85,8 @@ class InProcessBackend(ThisMachine):
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Nothing to cancel: tasks run at submission."""
 
-    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
+    def preview(
+        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+    ) -> str:
         """In-process tasks have no script; say so."""
         return f"# in-process backend: {spec.payload.label} runs in this Python process\n"

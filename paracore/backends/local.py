@@ -110,6 +110,8 @@ class LocalBackend(ThisMachine):
             if job is not None:
                 job.cancel()
 
-    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
+    def preview(
+        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+    ) -> str:
         """Local tasks have no batch script; say what runs them."""
         return f"# local backend: {spec.payload.label} runs as a process of this machine\n"

@@ -33,6 +33,7 @@ class ThisMachine:
     name = "machine"
     schedules_dependencies = False
     measures_in_task = True
+    keeps_files = True
 
     def check(
         self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None

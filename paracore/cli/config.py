@@ -39,7 +39,17 @@ def config_table(resolved: ResolvedConfig, *, explain: bool) -> Table:
     return table
 
 
-def presets_table(resolved: ResolvedConfig, *, explain: bool) -> Table:
+MASK = "***"
+
+
+def _masked(key: str, value: Any, show_values: bool) -> Any:
+    """Environment variable values hidden (names kept) unless asked for."""
+    if key == "env" and isinstance(value, dict) and not show_values:
+        return {name: MASK for name in value}
+    return value
+
+
+def presets_table(resolved: ResolvedConfig, *, explain: bool, show_values: bool = False) -> Table:
     """Team presets defined in the files: their settings, and with ``explain`` their lines."""
     table = Table(title="presets", title_justify="left")
     table.add_column("preset", no_wrap=True)
@@ -49,7 +59,7 @@ def presets_table(resolved: ResolvedConfig, *, explain: bool) -> Table:
         table.add_column("where", overflow="fold")
     for name in sorted(resolved.presets):
         for key, value in resolved.presets[name].items():
-            row = [name, key, _show(value)]
+            row = [name, key, _show(_masked(key, value, show_values))]
             if explain:
                 origin = resolved.preset_origins.get(("presets", name, key))
                 if origin is None:  # a section such as env: look at one of its leaves
@@ -75,7 +85,7 @@ def config_show(args: argparse.Namespace, out: TextIO) -> int:
         console.print(f"profiles: {', '.join(resolved.profiles)}", highlight=False)
     console.print(config_table(resolved, explain=args.explain))
     if resolved.presets:
-        console.print(presets_table(resolved, explain=args.explain))
+        console.print(presets_table(resolved, explain=args.explain, show_values=args.show_values))
     return 0
 
 
@@ -89,5 +99,10 @@ def add_config_commands(commands: Any) -> None:
     )
     show.add_argument(
         "--cluster", help="the cluster profile (default: $PARACORE_CLUSTER or active_cluster)"
+    )
+    show.add_argument(
+        "--show-values",
+        action="store_true",
+        help="print environment variable values (hidden by default: they may hold secrets)",
     )
     show.set_defaults(handler=config_show)

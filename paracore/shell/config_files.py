@@ -25,10 +25,12 @@ from paracore.core.sentinel import NOT_GIVEN
 from paracore.core.spec import JobSpec
 from paracore.core.transforms import Transform
 from paracore.errors import ConfigError
+from paracore.shell.private import trusted_file, writable_by_others
 from paracore.shell.session import current_session
 
 __all__ = [
     "PROJECT_FILE",
+    "PROJECT_MARKERS",
     "USER_FILE",
     "config_paths",
     "find_project_file",
@@ -42,13 +44,30 @@ USER_FILE = ".paracore.yaml"
 PROJECT_FILE = "paracore.yaml"
 
 
-def find_project_file(start: Path) -> Path | None:
-    """``paracore.yaml`` in ``start`` or the nearest parent directory that has one."""
+PROJECT_MARKERS = (".git", ".hg", ".svn", "pyproject.toml")
+"""What makes a folder a project's root: the search for ``paracore.yaml`` stops there."""
+
+
+def find_project_file(start: Path, home: Path | None = None) -> Path | None:
+    """``paracore.yaml`` in ``start`` or the nearest parent that has one, within the project.
+
+    The search stops at the project's root (a folder with ``.git``, ``.hg``, ``.svn`` or
+    ``pyproject.toml``), at ``home`` when ``start`` is inside it, and before any folder others
+    may write into (``/tmp``): a file planted above the project is never read.
+    """
     start = start.resolve()
+    home = home.resolve() if home is not None else None
     for directory in (start, *start.parents):
+        try:
+            if writable_by_others(directory.stat().st_mode):
+                return None
+        except OSError:
+            return None
         candidate = directory / PROJECT_FILE
         if candidate.is_file():
             return candidate
+        if directory == home or any((directory / m).exists() for m in PROJECT_MARKERS):
+            return None
     return None
 
 
@@ -66,7 +85,7 @@ def config_paths(
     user = home / USER_FILE
     if user.is_file():
         paths.append((USER_LAYER, user))
-    project = find_project_file(cwd)
+    project = find_project_file(cwd, home)
     if project is not None and project.resolve() != user.resolve():
         paths.append((PROJECT_LAYER, project))
     named = environ.get("PARACORE_CONFIG")
@@ -81,7 +100,11 @@ def config_paths(
 
 
 def load_layer(path: Path, name: str) -> Layer:
-    """Read and parse one YAML file into a Layer (key lines kept for provenance)."""
+    """Read and parse one YAML file into a Layer (key lines kept for provenance).
+
+    The file must be yours (or root's) and writable by nobody else (:func:`trusted_file`).
+    """
+    trusted_file(path, name)
     try:
         text = path.read_text()
     except OSError as err:

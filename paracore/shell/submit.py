@@ -7,21 +7,24 @@ through the backend and wraps each attempt in a :class:`~paracore.shell.handle.S
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from paracore.backends.base import Backend, RunningJob
+from paracore.backends.base import Backend, RunningJob, Task
 from paracore.core.cluster import PartitionLimits
 from paracore.core.defaults import with_builtin_defaults
 from paracore.core.escalation import AttemptResources, attempt_resources, with_attempt_resources
 from paracore.core.failures import FailureClass
-from paracore.core.names import job_name
+from paracore.core.names import job_name, log_folder
 from paracore.core.rules import effective_parallelism
 from paracore.core.spec import JobSpec, Payload
 from paracore.errors import DependencyError, SchedulerUnreachable, SpecError
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
+from paracore.shell.private import owner_only, private_folder, trusted_folder
 from paracore.shell.session import current_session
 
 __all__ = [
@@ -114,11 +117,37 @@ def _parents(after_ok: AfterOk | None, backend: Backend) -> tuple[list[SubmitHan
 def _prepared(
     spec: JobSpec, origins: Mapping[str, str] | None, validate: bool | None
 ) -> tuple[JobSpec, Backend]:
-    """The spec resolved and checked for its backend (nothing submitted yet)."""
+    """The spec resolved and checked for its backend (nothing submitted yet).
+
+    A log folder that belongs to someone else is refused (results are unpickled from it).
+    """
     session = current_session()
     spec = with_builtin_defaults(spec)
     backend = session.backend_for(spec)
-    return backend.check(spec, origins=origins, validate=validate), backend
+    spec = backend.check(spec, origins=origins, validate=validate)
+    if backend.keeps_files:
+        folder = Path(log_folder(spec))
+        if folder.exists() and folder.stat().st_uid != os.geteuid():
+            trusted_folder(folder)  # someone else's folder: refused with what to do
+    return spec, backend
+
+
+def _submit(
+    backend: Backend,
+    spec: JobSpec,
+    tasks: Sequence[Task],
+    describes: Sequence[str],
+    after: Sequence[str] = (),
+) -> list[RunningJob]:
+    """One submission through the backend, with everything it creates owner-only.
+
+    The log folder is made (or tightened to) 0700 first, and the umask is 077 while the
+    backend submits, so pickles, records and the logs Slurm writes are 0600.
+    """
+    if backend.keeps_files:
+        private_folder(Path(log_folder(spec)))
+    with owner_only():
+        return backend.submit(spec, tasks, describes, after=after)
 
 
 def submit(
@@ -145,9 +174,9 @@ def submit(
 
     def resubmit(resources: AttemptResources) -> RunningJob:
         attempt_spec = with_attempt_resources(spec, resources)
-        return backend.submit(attempt_spec, [task], [describe])[0]
+        return _submit(backend, attempt_spec, [task], [describe])[0]
 
-    job = backend.submit(spec, [task], [describe], after=after)[0]
+    job = _submit(backend, spec, [task], [describe], after)[0]
     return SubmitHandle(
         job,
         job_name=job_name(spec),
@@ -192,7 +221,7 @@ def submit_map(
     handles: list[SubmitHandle] = []
     for start in range(0, len(tasks), max_array_size):
         part = slice(start, start + max_array_size)
-        for job in backend.submit(spec, tasks[part], describes[part], after=after):
+        for job in _submit(backend, spec, tasks[part], describes[part], after):
             handles.append(
                 SubmitHandle(
                     job,
@@ -209,8 +238,8 @@ def submit_map(
         jobs: list[RunningJob] = []
         for start in range(0, len(indices), max_array_size):
             part = indices[start : start + max_array_size]
-            jobs += backend.submit(
-                attempt_spec, [tasks[i] for i in part], [describes[i] for i in part]
+            jobs += _submit(
+                backend, attempt_spec, [tasks[i] for i in part], [describes[i] for i in part]
             )
         return jobs
 
@@ -218,6 +247,11 @@ def submit_map(
     return handles
 
 
-def preview(spec: JobSpec, *, array_size: int | None = None) -> str:
-    """The exact sbatch script paracore would submit for ``spec``, without submitting it."""
-    return current_session().backend("slurm").preview(spec, array_size=array_size)
+def preview(spec: JobSpec, *, array_size: int | None = None, token: str | None = None) -> str:
+    """The exact sbatch script paracore would submit for ``spec``, without submitting it.
+
+    Every submission carries a fresh ``--comment`` token; ``token`` shows the script of the
+    one that carried it.
+    """
+    slurm = current_session().backend("slurm")
+    return slurm.preview(spec, array_size=array_size, token=token)

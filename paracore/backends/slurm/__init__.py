@@ -49,6 +49,7 @@ class SlurmBackend:
     name = "slurm"
     schedules_dependencies = True
     measures_in_task = False
+    keeps_files = True
 
     def __init__(self, session: Any) -> None:
         self._runner = session.runner or run_command
@@ -121,7 +122,7 @@ class SlurmBackend:
         after: Sequence[str] = (),
     ) -> list[RunningJob]:
         """One sbatch: a job, or an array of ``len(tasks)`` tasks, after ``after`` succeeded."""
-        spec = _tagged(spec, after)
+        spec = _tagged(spec, after, new_token())
         timeout = float(self._environ.get("PARACORE_SBATCH_TIMEOUT", DEFAULT_SBATCH_TIMEOUT_S))
         jobs = submit_through(executor_for(spec, timeout), spec, tasks)
         array = len(tasks) > 1
@@ -154,15 +155,26 @@ class SlurmBackend:
             raise SpecError("partition", partition, f"a partition of this cluster: {known}")
         return limits
 
-    def preview(self, spec: JobSpec, *, array_size: int | None = None) -> str:
-        """The exact sbatch script paracore would submit for ``spec``."""
-        return sbatch_script(with_builtin_defaults(spec), array_size=array_size)
+    def preview(
+        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+    ) -> str:
+        """The exact sbatch script paracore would submit for ``spec``.
+
+        Each submission carries a fresh ``--comment`` token; give ``token`` to see the script
+        of the submission that carried it (else a new one is drawn).
+        """
+        tagged = _tagged(with_builtin_defaults(spec), (), token or new_token())
+        return sbatch_script(tagged, array_size=array_size)
 
 
-def _tagged(spec: JobSpec, after: Sequence[str]) -> JobSpec:
-    """The spec with this submission's unique ``--comment`` token and its dependencies."""
+def new_token() -> str:
+    """A token unique to one submission: it finds the job in squeue if sbatch's answer is lost."""
+    return f"paracore-{uuid.uuid4().hex[:16]}"
+
+
+def _tagged(spec: JobSpec, after: Sequence[str], token: str) -> JobSpec:
+    """The spec with this submission's ``--comment`` token and its dependencies."""
     extra = dict(spec.resources.extra)
-    token = f"paracore-{uuid.uuid4().hex[:16]}"
     extra["comment"] = f"{extra['comment']}-{token}" if extra.get("comment") else token
     if after:
         extra["dependency"] = "afterok:" + ":".join(after)

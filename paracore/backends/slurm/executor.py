@@ -12,7 +12,6 @@ the version of submitit's array code copied here, and a test fails when submitit
 from __future__ import annotations
 
 import random
-import shlex
 import sys
 import uuid
 from pathlib import Path
@@ -117,21 +116,13 @@ def executor_for(spec: JobSpec, sbatch_timeout_s: float) -> submitit.AutoExecuto
 
 
 def sbatch_script(spec: JobSpec, *, array_size: int | None = None) -> str:
-    """The batch script submitit writes for ``spec`` (its own writer, our parameters)."""
-    params = to_submitit_params(spec, "slurm")
-    equivalence = submitit_slurm.SlurmExecutor._equivalence_dict()
-    generic = {str(k): str(v) for k, v in equivalence.items()}
-    converted: dict[str, Any] = {}
-    for key, value in params.items():
-        if key.startswith("slurm_"):
-            converted[key[len("slurm_") :]] = value
-        elif key == "mem_gb":
-            converted["mem"] = submitit_slurm._convert_mem(value)
-        else:
-            converted[generic[key]] = value
-    if array_size is not None and array_size > 1:
-        converted["map_count"] = array_size
-    folder = Path(log_folder(spec)).absolute()
-    command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {folder}"
-    script: str = submitit_slurm._make_sbatch_string(command=command, folder=folder, **converted)
-    return script
+    """The batch script the executor for ``spec`` writes: the very text sbatch is given."""
+    robust = executor_for(spec, sbatch_timeout_s=0)._executor
+    assert isinstance(robust, _RobustSlurmExecutor)
+    if array_size is not None and array_size > 1:  # as _internal_process_submissions does
+        array_ex = _RobustSlurmExecutor(robust.folder, robust.max_num_timeout)
+        array_ex.update_parameters(**robust.parameters)
+        array_ex.parameters["map_count"] = array_size
+        robust = array_ex
+    text: str = robust._make_submission_file_text(robust._submitit_command_str, "preview")
+    return text
