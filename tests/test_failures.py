@@ -210,16 +210,21 @@ def test_squeue_token_lookup() -> None:
 
 
 class _FakeSlurm:
-    """sbatch that times out N times, optionally having created the job anyway."""
+    """sbatch that times out N times, optionally having created the job anyway; squeue that
+    does not answer its first ``squeue_down`` calls."""
 
-    def __init__(self, failures: int, created: bool) -> None:
+    def __init__(self, failures: int, created: bool, squeue_down: int = 0) -> None:
         self.failures = failures
         self.created = created
+        self.squeue_down = squeue_down
         self.sbatch_calls = 0
         self.jobs: list[str] = []
 
     def run(self, command, timeout_s):
         if command[0] == "squeue":
+            if self.squeue_down > 0:
+                self.squeue_down -= 1
+                return 1, "", "squeue: error: Socket timed out on send/recv operation"
             return 0, "".join(f"{j}|tok\n" for j in self.jobs), ""
         self.sbatch_calls += 1
         if self.sbatch_calls <= self.failures:
@@ -230,23 +235,49 @@ class _FakeSlurm:
         return 0, f"Submitted batch job {self.jobs[-1]}\n", ""
 
 
-@given(st.integers(0, 4), st.booleans(), st.integers(0, 2**16))
-def test_sbatch_retry_never_duplicates(failures: int, created: bool, seed: int) -> None:
-    """Transient failures are retried after the given delays; a created job is never doubled."""
-    slurm = _FakeSlurm(failures, created)
+@given(st.integers(0, 4), st.booleans(), st.integers(0, 2**16), st.integers(0, 4))
+def test_sbatch_retry_never_duplicates(
+    failures: int, created: bool, seed: int, squeue_down: int
+) -> None:
+    """Transient failures are retried after the given delays; a created job is never doubled,
+    even when squeue does not answer either."""
+    slurm = _FakeSlurm(failures, created, squeue_down)
     sleeps: list[float] = []
     rng = random.Random(seed)
     delays = [rng.uniform(0, 5) for _ in range(3)]
-    code, out, _ = submit_once(
+    code, out, err = submit_once(
         ["sbatch", "x.sh"], "tok", delays, run=slurm.run, sleep=sleeps.append, log=lambda _: None
     )
     assert len(slurm.jobs) <= 1
-    if failures <= 3 or (created and failures >= 1):
-        assert code == 0 and out.startswith("Submitted batch job ")
-        assert len(slurm.jobs) == 1
+    if code == 0:
+        assert out == f"Submitted batch job {slurm.jobs[0]}\n"
     else:
-        assert code != 0 and not slurm.jobs
+        assert "controller unreachable after" in err
+    if failures == 0:
+        assert code == 0 and not sleeps
+    if failures <= 3 and squeue_down == 0:
+        assert code == 0
     assert sleeps == list(itertools.islice(delays, len(sleeps)))
+
+
+def test_sbatch_timeout_after_creating_with_squeue_down_makes_one_job() -> None:
+    """The audit's case: sbatch times out having created the job, squeue fails once."""
+    slurm = _FakeSlurm(failures=1, created=True, squeue_down=1)
+    code, out, _err = submit_once(
+        ["sbatch", "x.sh"], "tok", [1, 2, 4], run=slurm.run, sleep=lambda _: None, log=print
+    )
+    assert (code, out) == (0, "Submitted batch job 501\n")
+    assert slurm.sbatch_calls == 1 and slurm.jobs == ["501"]
+
+
+def test_sbatch_gives_up_without_submitting_blind() -> None:
+    """When squeue never answers, no second sbatch is made and the error says how to look."""
+    slurm = _FakeSlurm(failures=5, created=True, squeue_down=10)
+    code, _out, err = submit_once(
+        ["sbatch", "x.sh"], "tok", [1, 2], run=slurm.run, sleep=lambda _: None, log=print
+    )
+    assert code == 1 and slurm.sbatch_calls == 1
+    assert "cannot be told" in err and "grep tok" in err
 
 
 def test_sacct_records_keep_step_states_for_classification() -> None:

@@ -518,3 +518,55 @@ def test_final_error_lists_every_attempt_with_class_resources_and_logs() -> None
         assert f"fake-{i + 1} OUT_OF_MEMORY (out_of_memory)" in message
         assert f"mem {mem}M" in message
         assert f"/l/{i}.err" in message
+
+
+# --- bounded waits by default -------------------------------------------------------------
+
+
+class _NotedJob(FakeJob):
+    """A FakeJob whose scheduler keeps complaining."""
+
+    def scheduler_note(self) -> str:
+        return "sacct has not answered for 300 s (9 failed calls): Connection refused"
+
+
+def test_result_without_timeout_is_bounded_by_walltime_and_queue_allowance() -> None:
+    """No timeout means each possible attempt's queue allowance plus walltime, not forever."""
+    from paracore.shell.session import Session, use_session
+
+    clock = FakeClock()
+    with use_session(Session(clock=clock.now, sleep=clock.sleep, queue_allowance_s=600)):
+        submitter = FakeSubmitter([_NotedJob.never_done(job_id="55")])
+        handle = submitter.handle(
+            retry=RetryPolicy(retries=1, backoff_s=10, jitter=0),
+            clock=clock,
+            resources=AttemptResources(time_min=5),
+        )
+        # 2 attempts: (600 + 300) + (600 + 450, time grows 1.5x) + 10 backoff
+        assert handle.wait_bound() == pytest.approx(1960)
+        with pytest.raises(JobTimeoutError) as info:
+            handle.result()
+    assert clock.elapsed == pytest.approx(1960)
+    assert "default bound" in str(info.value)
+    assert "Connection refused" in str(info.value)
+
+
+def test_gather_without_timeout_counts_an_arrays_waves() -> None:
+    """A throttled array of 6 at 2 at a time waits 3 waves of the slowest task's bound."""
+    from paracore.shell.session import Session, use_session
+
+    clock = FakeClock()
+    with use_session(Session(clock=clock.now, sleep=clock.sleep, queue_allowance_s=100)):
+        handles = [
+            SubmitHandle(
+                FakeJob.never_done(job_id=f"9_{i}"),
+                job_name="a",
+                retry=NO_JITTER,
+                resources=AttemptResources(time_min=1),
+            )
+            for i in range(6)
+        ]
+        RetryGroup(handles, lambda i, r: [], retry=NO_JITTER, parallelism=2)
+        with pytest.raises(JobTimeoutError, match="6 of 6 jobs unfinished after 480 s"):
+            gather(handles)
+    assert clock.elapsed == pytest.approx(480)

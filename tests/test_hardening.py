@@ -292,3 +292,36 @@ def test_an_existing_log_folder_is_tightened(tmp_path: Path) -> None:
     )
     assert handle.result(timeout=120).returncode == 0
     assert folder.stat().st_mode & 0o777 == 0o700
+
+
+# ---------------------------------------------------------------- all or recorded
+
+
+def test_an_interrupt_during_submission_waits_for_the_record(tmp_path: Path) -> None:
+    """SIGINT while the backend submits is held until the submission is recorded."""
+    import json
+    import os
+    import signal
+
+    from paracore.backends.local import LocalBackend
+    from paracore.shell.records import SUBMISSIONS_FILE
+
+    class InterruptedLocal(LocalBackend):
+        """The local backend, interrupted by Ctrl-C in the middle of submitting."""
+
+        def submit(self, spec, tasks, describes, *, after=()):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while sbatch would be running
+            return super().submit(spec, tasks, describes, after=after)
+
+    session = pc.Session(backends={"local": InterruptedLocal()})
+    with pc.use_session(session), pytest.raises(KeyboardInterrupt):
+        pc.map_cmds(
+            ["echo a", "echo b"],
+            backend="local",
+            job_name="interrupted",
+            config={"log_dir": str(tmp_path / "logs")},
+        )
+    folder = tmp_path / "logs" / "interrupted"
+    (record,) = [json.loads(line) for line in (folder / SUBMISSIONS_FILE).read_text().splitlines()]
+    assert len(record["job_ids"]) == 2 and record["backend"] == "local"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -238,15 +238,23 @@ def test_preview_single_job_has_no_array() -> None:
     assert "%j" in script
 
 
-def test_copied_submitit_array_code_is_the_installed_one() -> None:
-    """The array submission copied into the Slurm executor matches installed submitit's."""
+def test_copied_submitit_submission_code_is_the_installed_one() -> None:
+    """The submission code copied into the Slurm executor matches installed submitit's."""
     import inspect
 
-    from paracore.backends.slurm.executor import SUBMITIT_ARRAY_CODE_DIGEST
+    from submitit.core.core import PicklingExecutor
+
+    from paracore.backends.slurm.executor import (
+        SUBMITIT_ARRAY_CODE_DIGEST,
+        SUBMITIT_SINGLE_CODE_DIGEST,
+    )
     from paracore.core.digest import stable_digest
 
-    source = inspect.getsource(submitit.SlurmExecutor._internal_process_submissions)
-    assert stable_digest(source, 16) == SUBMITIT_ARRAY_CODE_DIGEST, (
-        "submitit changed its array submission: compare it with "
-        "paracore.backends.slurm.executor._RobustSlurmExecutor and update the digest"
-    )
+    for method, digest in (
+        (submitit.SlurmExecutor._internal_process_submissions, SUBMITIT_ARRAY_CODE_DIGEST),
+        (PicklingExecutor._internal_process_submissions, SUBMITIT_SINGLE_CODE_DIGEST),
+    ):
+        assert stable_digest(inspect.getsource(method), 16) == digest, (
+            f"submitit changed {method.__qualname__}: compare it with "
+            "paracore.backends.slurm.executor._RobustSlurmExecutor and update the digest"
+        )

@@ -17,7 +17,13 @@ __all__ = ["Backend", "JobState", "RunningJob", "Task"]
 
 
 class Task(Protocol):
-    """What runs inside the job: a picklable callable (:mod:`paracore.runtime.tasks`)."""
+    """What runs inside the job: a picklable callable (:mod:`paracore.runtime.tasks`).
+
+    ``record_key`` names the failure record it leaves when its payload fails.
+    """
+
+    @property
+    def record_key(self) -> str: ...
 
     def __call__(self) -> Any: ...
 
@@ -59,7 +65,8 @@ class RunningJob(Protocol):
     """One submitted attempt on some backend, as a SubmitHandle sees it.
 
     A job may also offer ``record()`` returning its scheduler record (a :class:`JobState`,
-    e.g. :class:`~paracore.backends.slurm.accounting.JobRecord`) for exit codes and nodes.
+    e.g. :class:`~paracore.backends.slurm.accounting.JobRecord`) for exit codes and nodes,
+    and ``scheduler_note()`` returning the scheduler's current complaint (for messages).
     """
 
     job_id: str

@@ -30,8 +30,11 @@ __all__ = ["LocalBackend", "LocalJob"]
 class LocalJob:
     """A job of submitit's local executor: state and completion from submitit itself."""
 
-    def __init__(self, job: submitit.Job, array_index: int | None, describe: str) -> None:
+    def __init__(
+        self, job: submitit.Job, array_index: int | None, describe: str, record_key: str
+    ) -> None:
         self._job = job
+        self._record_key = record_key
         self.job_id = str(job.job_id)
         self.array_index = array_index
         self.stdout_path: str | None = str(job.paths.stdout)
@@ -54,7 +57,7 @@ class LocalJob:
         except (FailedJobError, UncompletedJobError):
             pass
         raise failure_error(
-            read_failure(self._job.paths.result_pickle),
+            read_failure(self._job.paths.result_pickle, self._record_key),
             job_id=self.job_id,
             state=str(self._job.state),
             describe=self._describe,
@@ -97,8 +100,8 @@ class LocalBackend(ThisMachine):
         jobs = submit_through(executor, spec, tasks)
         array = len(tasks) > 1
         out: list[RunningJob] = []
-        for i, (job, describe) in enumerate(zip(jobs, describes, strict=True)):
-            local = LocalJob(job, i if array else None, describe)
+        for i, (job, task, describe) in enumerate(zip(jobs, tasks, describes, strict=True)):
+            local = LocalJob(job, i if array else None, describe, task.record_key)
             self._jobs[local.job_id] = local
             out.append(local)
         return out

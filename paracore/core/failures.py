@@ -41,6 +41,7 @@ class FailureClass(str, enum.Enum):
     USER_ERROR = "user_error"
     SCHEDULER_UNREACHABLE = "scheduler_unreachable"
     DEPENDENCY = "dependency"
+    LOST = "lost"
     UNKNOWN = "unknown"
 
     def __str__(self) -> str:
@@ -55,6 +56,7 @@ DEFAULT_RETRY_ON: frozenset[FailureClass] = frozenset(
         FailureClass.PREEMPTION,
         FailureClass.BOOT_FAILURE,
         FailureClass.SCHEDULER_UNREACHABLE,
+        FailureClass.LOST,
     }
 )
 """Failures a bare :class:`~paracore.core.retry.RetryPolicy` retries: the infrastructure's."""

@@ -56,6 +56,7 @@ __all__ = [
     "encode",
     "jitter_factor",
     "step",
+    "wait_bound",
 ]
 
 
@@ -290,6 +291,33 @@ def backoff_delay(policy: RetryPolicy, retry: int, factor: float = 1.0) -> float
     if policy.jitter == 0:
         return delay
     return min(policy.cap_s, delay * factor)
+
+
+# ---------------------------------------------------------------- how long to wait
+
+
+UNKNOWN_TIME_MIN = 24 * 60
+"""The walltime assumed for an attempt that asked for none (the scheduler's default)."""
+
+
+def wait_bound(state: TaskState, queue_allowance_s: float) -> float:
+    """How long waiting for this work may take, by default: 0 once it is final.
+
+    Each attempt still possible may queue for ``queue_allowance_s`` and then run for its
+    walltime (growing by ``time_factor`` as timeouts are retried), with the backoff delay
+    before each retry.
+    """
+    if state.final:
+        return 0.0
+    policy = state.policy
+    minutes = state.retry_resources.time_min or UNKNOWN_TIME_MIN
+    remaining = policy.retries - state.retries_used + 1
+    total = 0.0
+    for k in range(remaining):
+        total += queue_allowance_s + minutes * 60 * policy.time_factor**k
+        if k:
+            total += base_delay(policy, state.retries_used + k)
+    return total
 
 
 # ---------------------------------------------------------------- the step function

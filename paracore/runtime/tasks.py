@@ -81,18 +81,23 @@ class CommandFailed(RuntimeError):
         super().__init__(f"command exited with code {result.returncode}")
 
 
-def failure_path(result_pickle: Path) -> Path:
-    """Where the failure record of the task whose result pickle is ``result_pickle`` lives."""
-    return result_pickle.with_name(result_pickle.name.replace("_result.pkl", "_failure.pkl"))
+def failure_path(result_pickle: Path, key: str) -> Path:
+    """Where the failure record of a task lives: beside its result pickle, named by its key.
+
+    The key is unique to the submission that made the task, so a record left by an older job
+    that had the same job id (Slurm reuses ids after a controller reset) is never read.
+    """
+    stem = result_pickle.name.replace("_result.pkl", "")
+    return result_pickle.with_name(f"{stem}_{key}_failure.pkl")
 
 
-def _write_failure(failure: TaskFailure) -> None:
+def _write_failure(failure: TaskFailure, key: str) -> None:
     """Write the record beside submitit's result pickle when running under submitit."""
     if "SUBMITIT_FOLDER" not in os.environ:
         return
     import submitit  # only inside a submitit job; the submitting side never reaches here
 
-    path = failure_path(submitit.JobEnvironment().paths.result_pickle)
+    path = failure_path(submitit.JobEnvironment().paths.result_pickle, key)
     try:
         blob = cloudpickle.dumps(failure)
     except Exception:  # the exception itself may not pickle: keep its type and text
@@ -102,9 +107,9 @@ def _write_failure(failure: TaskFailure) -> None:
     tmp.replace(path)
 
 
-def read_failure(result_pickle: Path) -> TaskFailure | None:
+def read_failure(result_pickle: Path, key: str) -> TaskFailure | None:
     """The failure record of a task, or None when it left none (killed, or succeeded)."""
-    path = failure_path(result_pickle)
+    path = failure_path(result_pickle, key)
     try:
         return cloudpickle.loads(path.read_bytes())
     except (OSError, EOFError):
@@ -123,9 +128,10 @@ class CommandTask:
     overlay: tuple[tuple[str, str], ...] = ()
     setup: str | None = None
     start_jitter_s: float = 0.0
+    record_key: str = "task"
 
     def __call__(self) -> CommandResult:
-        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup)
+        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
         proc = subprocess.Popen(
             ["bash", "-c", self.cmd],
             env=env,
@@ -152,7 +158,7 @@ class CommandTask:
         result = CommandResult(returncode, "".join(out), "".join(err))
         if returncode != 0:
             failure = CommandFailed(result)
-            _write_failure(task_failure(failure))
+            _write_failure(task_failure(failure), self.record_key)
             raise failure
         return result
 
@@ -172,6 +178,7 @@ class CallTask:
     overlay: tuple[tuple[str, str], ...] = ()
     setup: str | None = None
     start_jitter_s: float = 0.0
+    record_key: str = "task"
 
     @classmethod
     def pack(
@@ -185,19 +192,23 @@ class CallTask:
         return cls(cloudpickle.dumps((fn, tuple(args), tuple(kwargs))), **options)
 
     def __call__(self) -> Any:
-        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup)
+        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
         sys.path.extend(p for p in self.sys_path if p not in sys.path)
         with applied_environment(env):
             try:
                 fn, args, kwargs = cloudpickle.loads(self.blob)
                 return fn(*args, **dict(kwargs))
             except Exception as err:
-                _write_failure(task_failure(err))
+                _write_failure(task_failure(err), self.record_key)
                 raise
 
 
 def _start(
-    jitter_s: float, merge: str, overlay: tuple[tuple[str, str], ...], setup: str | None
+    jitter_s: float,
+    merge: str,
+    overlay: tuple[tuple[str, str], ...],
+    setup: str | None,
+    record_key: str,
 ) -> dict[str, str]:
     """Task start, shared by commands and calls: jitter, then the task's environment."""
     _start_jitter(jitter_s)
@@ -205,7 +216,7 @@ def _start(
     try:
         setup_env = run_setup(setup, current) if setup else None
     except SetupFailed as err:
-        _write_failure(task_failure(err))
+        _write_failure(task_failure(err), record_key)
         raise
     return compose_environment(current, merge, dict(overlay), setup_env)
 

@@ -7,6 +7,7 @@ cloudpickle cannot send and a command whose program is not on ``$PATH``.
 from __future__ import annotations
 
 import shlex
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallT
     """The callable that runs inside the job; ``sys_path`` is where the node may import from."""
     env = spec.env
     common: dict[str, Any] = {
+        "record_key": uuid.uuid4().hex[:16],
         "merge": env.merge,
         "overlay": env.overlay,
         "setup": None if env.setup is NOT_GIVEN else env.setup,

@@ -44,6 +44,7 @@ from paracore.core.lifecycle import (
     Tick,
     jitter_factor,
     step,
+    wait_bound,
 )
 from paracore.core.retry import RetryPolicy, may_retry
 from paracore.errors import (
@@ -113,6 +114,7 @@ class SubmitHandle:
         self._rng = rng if rng is not None else session.rng
         self._clock = clock if clock is not None else session.clock
         self._sleep = sleep if sleep is not None else session.sleep
+        self._queue_allowance_s = session.queue_allowance_s
         self._poll_s = poll_s
         self._max_poll_s = max_poll_s
         self._value: Any = None
@@ -360,22 +362,37 @@ class SubmitHandle:
         """True once the work has a final outcome (success, or failure with no retries left)."""
         return self._advance()
 
+    def wait_bound(self) -> float:
+        """How long :meth:`result` waits without a ``timeout``: every attempt still possible
+        may queue for the session's ``queue_allowance_s`` and run for its walltime."""
+        return wait_bound(self._state, self._queue_allowance_s)
+
+    def scheduler_note(self) -> str | None:
+        """The scheduler's complaint about the current attempt while it lasts, if any."""
+        note = getattr(self._job, "scheduler_note", None)
+        return note() if callable(note) else None
+
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the work and return its value; raise its error, or JobTimeoutError.
 
         For a command the value is a CommandResult; for a Python call, the function's value.
+        Waits are always bounded: without ``timeout`` the bound is :meth:`wait_bound`
+        (``float("inf")`` waits for as long as it takes).
         """
+        limit = self.wait_bound() if timeout is None else timeout
         wait_until(
             self._advance,
-            timeout=timeout,
+            timeout=limit,
             clock=self._clock,
             sleep=self._sleep,
             poll_s=self._poll_s,
             max_poll_s=self._max_poll_s,
             next_due=lambda: self._state.resubmit_at,
             timed_out=lambda: JobTimeoutError(
-                f"job {self.job_id} ({self.job_name}) still {self.state} after {timeout} s; "
-                f"logs: {self.stdout_path}"
+                f"job {self.job_id} ({self.job_name}) still {self.state} after {limit:.0f} s"
+                + (" (the default bound; pass timeout= to wait longer)" if timeout is None else "")
+                + f"; logs: {self.stdout_path}"
+                + _notes([self])
             ),
         )
         if self._error is not None:
@@ -402,7 +419,8 @@ class RetryGroup:
     same round share one jitter draw, and when their delay is over all members due for a
     retry with the same resources are resubmitted as ONE new array (``resubmit_many``), with
     members still waiting out a backoff for the same resources riding along. ``rounds``
-    records, for every resubmission, the input positions it carried.
+    records, for every resubmission, the input positions it carried; ``parallelism`` is the
+    array's throttle (None: all at once), which bounds how long waiting on it may take.
     """
 
     def __init__(
@@ -413,9 +431,11 @@ class RetryGroup:
         retry: RetryPolicy,
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
+        parallelism: int | None = None,
     ) -> None:
         session = current_session()
         self.handles = tuple(handles)
+        self.parallelism = parallelism
         self._resubmit_many = resubmit_many
         self._retry = retry
         self._rng = rng if rng is not None else session.rng
@@ -468,6 +488,25 @@ class RetryGroup:
                 member._adopt(job, now)
 
 
+def _notes(handles: Iterable[SubmitHandle]) -> str:
+    """The scheduler's complaints about these handles' jobs, one line each (or "")."""
+    notes = dict.fromkeys(n for h in handles if (n := h.scheduler_note()))
+    return "".join(f"\nthe scheduler: {note}" for note in notes)
+
+
+def _gather_bound(handles: Sequence[SubmitHandle], groups: Sequence[RetryGroup]) -> float:
+    """The default deadline of a gather: the slowest handle, plus an array's later waves."""
+    if not handles:
+        return 0.0
+    bound = max(h.wait_bound() for h in handles)
+    for group in groups:
+        throttle = group.parallelism or len(group.handles)
+        waves = -(-len(group.handles) // max(1, throttle))
+        longest = max(h.wait_bound() for h in group.handles)
+        bound = max(bound, longest * waves)
+    return bound
+
+
 def with_attempts(
     error: JobFailedError, attempts: Sequence[Attempt], why: str | None = None
 ) -> JobFailedError:
@@ -502,8 +541,10 @@ def gather(
     """Results of all handles in input order, waiting on all of them together.
 
     Every round advances every handle (so retries of one never wait on another), with one
-    shared deadline. With ``return_exceptions=True`` a failed task's error takes its place in
-    the list, so one failure never loses the results of the others.
+    shared deadline: ``timeout``, else the slowest handle's bound plus the waves an array
+    throttle makes (see :meth:`SubmitHandle.wait_bound`). With ``return_exceptions=True`` a
+    failed task's error takes its place in the list, so one failure never loses the results
+    of the others.
     """
     session = current_session()
     handles = list(handles)
@@ -521,17 +562,23 @@ def gather(
         due = [h._state.resubmit_at for h in handles if h._state.resubmit_at is not None]
         return min(due) if due else None
 
+    limit = _gather_bound(handles, groups) if timeout is None else timeout
+
     def timed_out() -> JobTimeoutError:
-        unfinished = [h.job_id for h in handles if not h._state.final]
+        unfinished = [h for h in handles if not h._state.final]
+        ids = [h.job_id for h in unfinished]
         return JobTimeoutError(
-            f"{len(unfinished)} of {len(handles)} jobs unfinished after {timeout} s: "
-            + ", ".join(unfinished[:10])
-            + (" ..." if len(unfinished) > 10 else "")
+            f"{len(ids)} of {len(handles)} jobs unfinished after {limit:.0f} s"
+            + (" (the default bound; pass timeout= to wait longer)" if timeout is None else "")
+            + ": "
+            + ", ".join(ids[:10])
+            + (" ..." if len(ids) > 10 else "")
+            + _notes(unfinished)
         )
 
     wait_until(
         advance_all,
-        timeout=timeout,
+        timeout=limit,
         clock=clock if clock is not None else session.clock,
         sleep=sleep if sleep is not None else session.sleep,
         poll_s=poll_s,

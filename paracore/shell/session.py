@@ -40,7 +40,11 @@ class Session:
 
     ``environ`` is read each time it is needed (the default is the live ``os.environ``);
     ``runner`` runs scheduler queries (``sacct``, ``scontrol``, ``sinfo``, ...) and returns
-    their output; ``cluster_ttl_s`` is how long an answer about partitions and nodes is kept.
+    their output; ``cluster_ttl_s`` is how long an answer about partitions and nodes is kept;
+    ``queue_allowance_s`` is how long each attempt may wait in the queue before a wait
+    without a timeout gives up (see :func:`~paracore.core.lifecycle.wait_bound`);
+    ``status_silence_s`` is how long sacct may fail (or not know a job) before squeue and the
+    job's own files decide.
     ``backends`` holds the backends made so far, by name; give one to replace a built-in.
     """
 
@@ -51,6 +55,8 @@ class Session:
     which: Which = shutil.which
     runner: Callable[..., str] | None = None
     cluster_ttl_s: float = 300.0
+    queue_allowance_s: float = 24 * 3600.0
+    status_silence_s: float = 120.0
     backends: dict[str, Any] = attrs.field(factory=dict)
 
     def backend(self, name: str) -> Backend:

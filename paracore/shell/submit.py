@@ -25,6 +25,7 @@ from paracore.errors import DependencyError, SchedulerUnreachable, SpecError
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
 from paracore.shell.private import owner_only, private_folder, trusted_folder
+from paracore.shell.records import record_submission, signals_deferred
 from paracore.shell.session import current_session
 
 __all__ = [
@@ -139,15 +140,21 @@ def _submit(
     describes: Sequence[str],
     after: Sequence[str] = (),
 ) -> list[RunningJob]:
-    """One submission through the backend, with everything it creates owner-only.
+    """One submission through the backend: all of it, recorded, or none of it.
 
     The log folder is made (or tightened to) 0700 first, and the umask is 077 while the
-    backend submits, so pickles, records and the logs Slurm writes are 0600.
+    backend submits, so pickles, records and the logs Slurm writes are 0600. SIGINT and
+    SIGTERM wait until the submission is over and written to ``submissions.jsonl`` in the log
+    folder, so an interrupted submission never leaves jobs nobody knows about.
     """
+    folder = Path(log_folder(spec))
     if backend.keeps_files:
-        private_folder(Path(log_folder(spec)))
-    with owner_only():
-        return backend.submit(spec, tasks, describes, after=after)
+        private_folder(folder)
+    with signals_deferred(), owner_only():
+        jobs = backend.submit(spec, tasks, describes, after=after)
+        if backend.keeps_files:
+            record_submission(folder, backend.name, job_name(spec), jobs, after)
+    return jobs
 
 
 def submit(
@@ -243,7 +250,7 @@ def submit_map(
             )
         return jobs
 
-    RetryGroup(handles, resubmit_many, retry=spec.retry)
+    RetryGroup(handles, resubmit_many, retry=spec.retry, parallelism=effective_parallelism(spec)[0])
     return handles
 
 

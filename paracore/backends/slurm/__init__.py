@@ -8,13 +8,16 @@ and nodes (:mod:`.cluster`) and the shared status poller (:mod:`.polling`).
 
 from __future__ import annotations
 
+import getpass
+import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from paracore.backends.base import RunningJob, Task
-from paracore.backends.slurm.accounting import JobRecord, query_jobs
+from paracore.backends.slurm.accounting import JobRecord, query_jobs, query_queue
 from paracore.backends.slurm.cluster import ClusterQueries
 from paracore.backends.slurm.commands import run_command
 from paracore.backends.slurm.executor import executor_for, sbatch_script
@@ -58,7 +61,13 @@ class SlurmBackend:
         self.cluster = ClusterQueries(
             self._runner, clock=session.clock, ttl_s=session.cluster_ttl_s
         )
-        self.poller = Poller(self.accounting, clock=session.clock)
+        user = self._environ.get("USER") or getpass.getuser()
+        self.poller = Poller(
+            self.accounting,
+            queue=lambda: query_queue(user, self._runner),
+            clock=session.clock,
+            silence_s=session.status_silence_s,
+        )
 
     # -------------------------------------------------------------- before submitting
 
@@ -124,12 +133,18 @@ class SlurmBackend:
         """One sbatch: a job, or an array of ``len(tasks)`` tasks, after ``after`` succeeded."""
         spec = _tagged(spec, after, new_token())
         timeout = float(self._environ.get("PARACORE_SBATCH_TIMEOUT", DEFAULT_SBATCH_TIMEOUT_S))
+        started = time.time()
         jobs = submit_through(executor_for(spec, timeout), spec, tasks)
         array = len(tasks) > 1
-        return [
-            SubmititJob(job, i if array else None, describe, self.poller, self._clock)
-            for i, (job, describe) in enumerate(zip(jobs, describes, strict=True))
-        ]
+        out: list[RunningJob] = []
+        for i, (job, task, describe) in enumerate(zip(jobs, tasks, describes, strict=True)):
+            _drop_stale_result(job.paths.result_pickle, started)
+            out.append(
+                SubmititJob(
+                    job, i if array else None, describe, self.poller, self._clock, task.record_key
+                )
+            )
+        return out
 
     # -------------------------------------------------------------- after submitting
 
@@ -165,6 +180,22 @@ class SlurmBackend:
         """
         tagged = _tagged(with_builtin_defaults(spec), (), token or new_token())
         return sbatch_script(tagged, array_size=array_size)
+
+
+STALE_AFTER_S = 60.0
+"""A result pickle older than this before its job was submitted belongs to an older job."""
+
+
+def _drop_stale_result(result_pickle: Path, submitted_at: float) -> None:
+    """Remove a result left by an older job with the same id (Slurm reuses ids after a reset).
+
+    The new job cannot have written a file dated well before it was submitted.
+    """
+    try:
+        if result_pickle.stat().st_mtime < submitted_at - STALE_AFTER_S:
+            result_pickle.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def new_token() -> str:

@@ -196,3 +196,18 @@ def query_jobs(job_ids: Iterable[str], run: Runner = run_command) -> dict[str, J
     if not ids:
         return {}
     return parse_sacct(run(sacct_command(ids)))
+
+
+def parse_squeue(text: str) -> dict[str, str]:
+    """Job id -> state from ``squeue -h -r -o '%i|%T'`` (array tasks one per line)."""
+    queued: dict[str, str] = {}
+    for line in text.splitlines():
+        job_id, bar, state = line.strip().partition("|")
+        if bar and job_id:
+            queued[job_id] = state.strip()
+    return queued
+
+
+def query_queue(user: str, run: Runner = run_command) -> dict[str, str]:
+    """Every job of ``user`` still in the queue, in one squeue call (array tasks expanded)."""
+    return parse_squeue(run(["squeue", "-h", "-r", "-u", user, "-o", "%i|%T"]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,19 @@ from paracore.core.names import log_folder
 from paracore.core.retry import RetryPolicy, schedule
 from paracore.core.spec import JobSpec
 
-__all__ = ["SUBMITIT_ARRAY_CODE_DIGEST", "executor_for", "sbatch_script"]
+__all__ = [
+    "SUBMITIT_ARRAY_CODE_DIGEST",
+    "SUBMITIT_SINGLE_CODE_DIGEST",
+    "executor_for",
+    "sbatch_script",
+]
 
 SUBMITIT_ARRAY_CODE_DIGEST = "5a97f9bca045c4ba"
 """BLAKE2b (8 bytes) of the source of ``submitit.SlurmExecutor._internal_process_submissions``
 (submitit 1.5.4), whose array code ``_RobustSlurmExecutor`` copies."""
+SUBMITIT_SINGLE_CODE_DIGEST = "9bba6c81388d5f59"
+"""The same for ``submitit.core.core.PicklingExecutor._internal_process_submissions``, whose
+one-job code ``_RobustSlurmExecutor`` copies."""
 
 
 class _RobustSlurmExecutor(submitit.SlurmExecutor):
@@ -55,34 +64,51 @@ class _RobustSlurmExecutor(submitit.SlurmExecutor):
             str(submission_file_path),
         ]
 
-    def _internal_process_submissions(self, delayed_submissions: list) -> list:
-        # submitit's own array code, with the array executor of this class (submitit's
-        # builds a plain SlurmExecutor, which would bypass the wrapper).
-        if len(delayed_submissions) == 1:
-            return super()._internal_process_submissions(delayed_submissions)
+    def _internal_process_submissions(self, delayed_submissions: list[Any]) -> list[Any]:
+        # submitit's own code for one job and for an array (pinned by the digests above),
+        # with two changes: the array executor is of this class (submitit's builds a plain
+        # SlurmExecutor, which would bypass the robust sbatch), and the pickles are removed
+        # when the submission fails, so nothing is left behind that no job will read.
         folder = submitit_utils.JobPaths.get_first_id_independent_folder(self.folder)
         folder.mkdir(parents=True, exist_ok=True)
         timeout_min = self.parameters.get("time", 5)
-        pickle_paths = []
-        for delayed in delayed_submissions:
-            pickle_path = folder / f"{uuid.uuid4().hex}.pkl"
-            delayed.set_timeout(timeout_min, self.max_num_timeout)
-            delayed.dump(pickle_path)
-            pickle_paths.append(pickle_path)
-        count = len(delayed_submissions)
-        array_ex = _RobustSlurmExecutor(self.folder, self.max_num_timeout)
-        array_ex.sbatch_options = self.sbatch_options
-        array_ex.update_parameters(**self.parameters)
-        array_ex.parameters["map_count"] = count
-        self._throttle()
-        first_job = array_ex._submit_command(self._submitit_command_str)
-        tasks_ids = list(range(first_job.num_tasks))
-        jobs: list[submitit_slurm.SlurmJob[Any]] = [
-            submitit_slurm.SlurmJob(
-                folder=self.folder, job_id=f"{first_job.job_id}_{a}", tasks=tasks_ids
-            )
-            for a in range(count)
-        ]
+        pickle_paths: list[Path] = []
+        try:
+            for delayed in delayed_submissions:
+                pickle_path = folder / f"{uuid.uuid4().hex}.pkl"
+                delayed.set_timeout(timeout_min, self.max_num_timeout)
+                delayed.dump(pickle_path)
+                pickle_paths.append(pickle_path)
+            count = len(delayed_submissions)
+            size_gb = pickle_paths[0].stat().st_size / 1024**3
+            if count * size_gb > self.max_pickle_size_gb:
+                raise RuntimeError(
+                    f"Submitting an estimated {count} x {size_gb:.2f} > "
+                    f"{self.max_pickle_size_gb}GB of objects (function and arguments) through "
+                    "pickle: pass file paths instead of large objects"
+                )
+            if count == 1:
+                self._throttle()
+                self._last_job_submitted = time.time()
+                jobs: list[Any] = [self._submit_command(self._submitit_command_str)]
+            else:
+                array_ex = _RobustSlurmExecutor(self.folder, self.max_num_timeout)
+                array_ex.sbatch_options = self.sbatch_options
+                array_ex.update_parameters(**self.parameters)
+                array_ex.parameters["map_count"] = count
+                self._throttle()
+                first_job = array_ex._submit_command(self._submitit_command_str)
+                tasks_ids = list(range(first_job.num_tasks))
+                jobs = [
+                    submitit_slurm.SlurmJob(
+                        folder=self.folder, job_id=f"{first_job.job_id}_{a}", tasks=tasks_ids
+                    )
+                    for a in range(count)
+                ]
+        except BaseException:
+            for pickle_path in pickle_paths:
+                pickle_path.unlink(missing_ok=True)
+            raise
         for job, pickle_path in zip(jobs, pickle_paths, strict=True):
             job.paths.move_temporary_file(pickle_path, "submitted_pickle")
         return jobs

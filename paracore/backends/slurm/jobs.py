@@ -12,17 +12,19 @@ from typing import Any
 
 import submitit
 from submitit.core import utils as submitit_utils
-from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from paracore.backends.outcomes import KILLED_HINTS, failure_error, file_tail
 from paracore.backends.slurm.polling import Poller
 from paracore.core.failures import FailureClass, classify
-from paracore.runtime.tasks import failure_path, read_failure
+from paracore.errors import JobFailedError
+from paracore.runtime.tasks import read_failure
 
-__all__ = ["SACCT_GRACE_S", "SubmititJob"]
+__all__ = ["RESULT_GRACE_S", "SACCT_GRACE_S", "SubmititJob"]
 
 SACCT_GRACE_S = 120.0
 """How long a failed payload waits for sacct to say whether Slurm killed it."""
+RESULT_GRACE_S = 60.0
+"""How long a job sacct says COMPLETED may take to show its result file (file system lag)."""
 
 
 class SubmititJob:
@@ -30,7 +32,9 @@ class SubmititJob:
 
     Its state comes from the backend's shared :class:`~.polling.Poller` (one batched
     ``sacct`` per interval for every job being waited on), never from one query per job. It
-    is done when its result pickle exists or sacct says it ended.
+    is done when its result pickle holds a value, when sacct says it ended, or when neither
+    sacct nor squeue has known it for the poller's silence period (then its files decide).
+    ``record_key`` names its failure record (unique to the submission).
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class SubmititJob:
         describe: str,
         poller: Poller,
         clock: Callable[[], float],
+        record_key: str,
     ) -> None:
         self._job = job
         self.job_id = str(job.job_id)
@@ -50,59 +55,77 @@ class SubmititJob:
         self._poller = poller
         self._poller.watch(self.job_id)
         self._clock = clock
-        self._failed_seen: float | None = None
+        self._record_key = record_key
+        self._waiting_since: float | None = None
 
     def record(self) -> Any:
         """The job's latest sacct record (None until sacct knows it); no new query."""
         return self._poller.record(self.job_id, refresh=False)
 
+    def scheduler_note(self) -> str | None:
+        """The scheduler's complaint while it lasts (sacct not answering), for messages."""
+        return self._poller.note()
+
     @property
     def state(self) -> str:
+        """sacct's state, else squeue's, else what the job's files say."""
         record = self._poller.record(self.job_id, refresh=False)
         if record is not None:
-            return record.state
-        return "COMPLETED" if self._job.paths.result_pickle.exists() else "PENDING"
+            return str(record.state)
+        queued = self._poller.queued_state(self.job_id)
+        if queued is not None:
+            return queued
+        if self._job.paths.result_pickle.exists():
+            return "COMPLETED"
+        return "UNKNOWN" if self._poller.gone(self.job_id) else "PENDING"
+
+    def _waited(self, limit_s: float) -> bool:
+        """True once ``limit_s`` passed since this job was first seen waiting for something."""
+        now = self._clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        return now - self._waiting_since > limit_s
 
     def done(self) -> bool:
+        """Whether the job has ended (never blocks; asks the poller at most once per interval)."""
         record = self._poller.record(self.job_id)
+        pickle = self._job.paths.result_pickle
         if record is not None and record.terminal:
+            if record.state == "COMPLETED" and not pickle.exists():
+                # ended, but its result is not visible yet: shared file systems lag
+                return self._waited(RESULT_GRACE_S)
             return True
-        if not self._job.paths.result_pickle.exists():
+        if self._poller.gone(self.job_id):
+            return True
+        if not pickle.exists():
             return False
-        if self._succeeded():
+        if self._result()[0] == "success":
             return True  # the result is there, no need to wait for sacct
         # The payload failed, but the scheduler may have caused it (an OOM kill or the time
         # limit kills the payload, and our wrapper records that). Wait for sacct's verdict,
         # but not forever if sacct does not answer.
-        now = self._clock()
-        if self._failed_seen is None:
-            self._failed_seen = now
-        return now - self._failed_seen > SACCT_GRACE_S
+        return self._waited(SACCT_GRACE_S)
 
-    def _succeeded(self) -> bool:
-        """The result pickle holds a value (not an error), and no failure was recorded."""
-        pickle = self._job.paths.result_pickle
-        if failure_path(pickle).exists():
-            return False
+    def _result(self) -> tuple[str | None, Any]:
+        """submitit's result pickle: ("success", value), ("error", traceback) or (None, None)."""
         try:
-            outcome, _ = submitit_utils.pickle_load(pickle)
-        except Exception:  # still being written, or unreadable: let sacct decide
-            return False
-        return outcome == "success"
+            outcome, value = submitit_utils.pickle_load(self._job.paths.result_pickle)
+        except Exception:  # absent, still being written, or unreadable
+            return None, None
+        return outcome, value
 
     def outcome(self) -> Any:
+        """The value, or raise the error the job's records and the scheduler's state explain."""
         record = self.record()
         if record is not None and not record.terminal:
             record = None  # sacct had not caught up within the grace period
         pickle = self._job.paths.result_pickle
-        failure = read_failure(pickle)
-        if failure is None and (
-            pickle.exists() or (record is not None and record.state == "COMPLETED")
-        ):
-            try:
-                return self._job.result()
-            except (FailedJobError, UncompletedJobError):
-                failure = read_failure(pickle)
+        result, value = self._result()
+        if result == "success":  # a value beats any other evidence
+            return value
+        failure = read_failure(pickle, self._record_key)
+        if failure is None and result is None and (record is None or record.state == "COMPLETED"):
+            raise self._lost(record)
         error = failure_error(
             failure,
             job_id=self.job_id,
@@ -133,5 +156,25 @@ class SubmititJob:
                 )
         raise error
 
+    def _lost(self, record: Any) -> JobFailedError:
+        """The error of a job that ended without leaving a result or a failure record."""
+        pickle = self._job.paths.result_pickle
+        if record is not None:
+            how = f"ended {record.state}"
+        else:
+            how = f"is known neither to sacct nor to squeue after {self._poller.silence_s:.0f} s"
+        note = self._poller.note()
+        return JobFailedError(
+            f"{self._describe}: job {self.job_id} {how} but left no result ({pickle} is "
+            "missing: deleted, or lost by the file system); logs: "
+            f"{self.stdout_path} {self.stderr_path}" + (f"\n{note}" if note else ""),
+            job_id=self.job_id,
+            state=record.state if record is not None else "LOST",
+            failure_class=FailureClass.LOST,
+            stdout_path=self.stdout_path,
+            stderr_path=self.stderr_path,
+        )
+
     def cancel(self) -> None:
+        """``scancel`` the job (a finished one is left alone)."""
         self._job.cancel(check=False)

@@ -60,13 +60,16 @@ def _run(command: Sequence[str], timeout_s: float) -> tuple[int | None, str, str
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def find_submitted(token: str, run=_run, user: str | None = None) -> str | None:
-    """The job id of an earlier try that did reach the controller, if any."""
+def find_submitted(token: str, run=_run, user: str | None = None) -> tuple[bool, str | None]:
+    """Whether squeue answered, and the job id of an earlier try that did reach the controller.
+
+    ``(False, None)`` means "cannot tell": squeue did not answer.
+    """
     user = user or os.environ.get("USER") or getpass.getuser()
     code, out, _ = run(["squeue", "-h", "-u", user, "-o", "%F|%k"], 30.0)
     if code != 0:
-        return None
-    return parse_squeue_tokens(out, token)
+        return False, None
+    return True, parse_squeue_tokens(out, token)
 
 
 def submit_once(
@@ -79,24 +82,37 @@ def submit_once(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
 ) -> tuple[int, str, str]:
-    """Run sbatch, retrying transient failures after ``delays``; (exit code, stdout, stderr)."""
-    tries = len(delays) + 1
-    last_err = ""
-    for attempt in range(tries):
-        code, out, err = run(command, timeout_s)
-        if code == 0:
-            return 0, out, err
+    """Run sbatch, retrying transient failures after ``delays``; (exit code, stdout, stderr).
+
+    Right before each new try, squeue is asked whether an earlier try created the job after
+    all (it carries ``token``); when squeue does not answer either, that cannot be told, so
+    nothing is submitted: the next delay is waited and squeue asked again.
+    """
+    waits = list(delays)
+    tries = 1
+    code, out, err = run(command, timeout_s)
+    while code != 0:
         last_err = err.strip()
         if code is not None and not is_transient(err):
             return code, out, err
-        found = find_submitted(token, run)
+        if not waits:
+            return 1, "", f"controller unreachable after {tries} tries: {last_err}"
+        log(f"paracore: sbatch try {tries} failed ({last_err}); asking squeue, then retrying")
+        sleep(waits.pop(0))
+        answered, found = find_submitted(token, run)
         if found is not None:
             log(f"paracore: sbatch said {last_err!r} but job {found} carries our token; kept it")
             return 0, f"Submitted batch job {found}\n", ""
-        if attempt < tries - 1:
-            log(f"paracore: sbatch try {attempt + 1}/{tries} failed ({last_err}); retrying")
-            sleep(delays[attempt])
-    return 1, "", f"controller unreachable after {tries} tries: {last_err}"
+        if not answered:  # cannot tell whether the job exists: never submit blind
+            code, out = None, ""
+            err = (
+                f"{last_err}; squeue did not answer, so whether job {token} was created cannot "
+                f"be told (look for it with: squeue -o '%F %k' | grep {token})"
+            )
+            continue
+        code, out, err = run(command, timeout_s)
+        tries += 1
+    return 0, out, err
 
 
 def main(argv: Sequence[str] | None = None) -> int:
