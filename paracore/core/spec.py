@@ -183,8 +183,10 @@ def _extra_pairs(
                 f"sbatch option names matching {SBATCH_OPTION} (lowercase letters, digits and "
                 "dashes, no leading dashes), e.g. {'constraint': 'a100', 'mail-type': 'END'}",
             )
-        if isinstance(val, bool) or not isinstance(val, str | int | float):
-            raise SpecError(f"extra[{key!r}]", val, "a string or a number")
+        if val is False or not isinstance(val, str | int | float):
+            raise SpecError(
+                f"extra[{key!r}]", val, "a string, a number, or True for a flag such as 'hold'"
+            )
         if not single_line(str(val)):
             raise SpecError(
                 f"extra[{key!r}]",
