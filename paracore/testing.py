@@ -29,13 +29,14 @@ from typing import Any
 
 import attrs
 
+from paracore.backends.slurm.accounting import JobRecord
 from paracore.core.cluster import PartitionLimits
 from paracore.core.escalation import AttemptResources
 from paracore.core.retry import RetryPolicy
 from paracore.errors import JobFailedError
 from paracore.shell.handle import SubmitHandle
 
-__all__ = ["FakeClock", "FakeJob", "FakeRecord", "FakeSubmitter"]
+__all__ = ["FakeClock", "FakeJob", "FakeRecord", "FakeSubmitter", "job_record"]
 
 _NEVER = -1
 
@@ -287,3 +288,19 @@ class FakeSubmitter:
             poll_s=poll_s,
             max_poll_s=max_poll_s,
         )
+
+
+def job_record(job_id: str, state: str, **fields: Any) -> JobRecord:
+    """A full sacct record (:class:`~paracore.backends.slurm.accounting.JobRecord`) for tests.
+
+    Unset fields are plausible: exit 0:0, one second elapsed, partition ``debug`` on node
+    ``vm``; ``fields`` overrides any of them (``max_rss_kb=...``, ``elapsed_s=...``).
+    """
+    values: dict[str, Any] = {
+        "job_id": job_id, "name": "job", "state": state.split()[0], "state_raw": state,
+        "exit_code": 0, "exit_signal": 0, "reason": "None", "elapsed_s": 1, "max_rss_kb": None,
+        "req_mem_mb": None, "time_limit_min": None, "partition": "debug", "nodes": "vm",
+        "alloc_cpus": 1, "start": "", "end": "",
+    }  # fmt: skip
+    values.update(fields)
+    return JobRecord(**values)

@@ -16,7 +16,7 @@ from paracore.core.spec import Call, Command
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.pilot import PilotEdge, autotune_from_pilot, measure_call, measure_command
 from paracore.shell.session import Session
-from paracore.testing import FakeClock, FakeJob
+from paracore.testing import FakeClock, FakeJob, job_record
 
 PY = sys.executable
 
@@ -189,11 +189,15 @@ NODES = "NodeName=n1 CPUTot=8 RealMemory=16000 Partitions=short,debug State=IDLE
 
 
 def _record(job_id: str, state: str, elapsed: int | None, rss_kb: int | None) -> JobRecord:
-    return JobRecord(
-        job_id=job_id, name="pilot", state=state, state_raw=state, exit_code=0,
-        exit_signal=0, reason="None", elapsed_s=elapsed, max_rss_kb=rss_kb, req_mem_mb=None,
-        time_limit_min=None, partition="short", nodes="n1", alloc_cpus=1, start="", end="",
-    )  # fmt: skip
+    return job_record(
+        job_id,
+        state,
+        name="pilot",
+        elapsed_s=elapsed,
+        max_rss_kb=rss_kb,
+        partition="short",
+        nodes="n1",
+    )
 
 
 class FakeSlurm:

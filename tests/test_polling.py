@@ -7,15 +7,7 @@ import attrs
 from paracore.backends.slurm.accounting import JobRecord, parse_squeue
 from paracore.backends.slurm.polling import Poller
 from paracore.errors import SchedulerUnreachable
-from paracore.testing import FakeClock
-
-
-def _record(job_id: str, state: str) -> JobRecord:
-    return JobRecord(
-        job_id=job_id, name="x", state=state, state_raw=state, exit_code=0, exit_signal=0,
-        reason="None", elapsed_s=1, max_rss_kb=None, req_mem_mb=None, time_limit_min=None,
-        partition="debug", nodes="vm", alloc_cpus=1, start="", end="",
-    )  # fmt: skip
+from paracore.testing import FakeClock, job_record
 
 
 @attrs.define
@@ -45,7 +37,7 @@ def _poller(fake: FakeScheduler, clock: FakeClock) -> Poller:
 
 def test_squeue_is_not_asked_while_sacct_answers() -> None:
     """While sacct answers and knows the job, squeue is never called."""
-    fake, clock = FakeScheduler(sacct={"1": _record("1", "RUNNING")}), FakeClock()
+    fake, clock = FakeScheduler(sacct={"1": job_record("1", "RUNNING")}), FakeClock()
     poller = _poller(fake, clock)
     for _ in range(10):
         poller.record("1")
@@ -79,7 +71,7 @@ def test_sacct_down_is_noted_and_squeue_takes_over() -> None:
     assert poller.queued_state("9") == "RUNNING"
     assert "sacct has not answered for 61 s" in (poller.note() or "")
     fake.sacct_down = False
-    fake.sacct["9"] = _record("9", "COMPLETED")
+    fake.sacct["9"] = job_record("9", "COMPLETED")
     poller.refresh(force=True)
     assert poller.note() is None and poller.record("9", refresh=False).terminal
     assert poller.queued_state("9") is None

@@ -15,31 +15,22 @@ import pytest
 import submitit
 
 from paracore.backends.slurm import _drop_stale_result
-from paracore.backends.slurm.accounting import JobRecord
 from paracore.backends.slurm.jobs import RESULT_GRACE_S, SubmititJob
 from paracore.backends.slurm.polling import Poller
 from paracore.core.failures import DEFAULT_RETRY_ON, FailureClass
 from paracore.errors import JobFailedError
 from paracore.runtime.tasks import TaskFailure, failure_path
-from paracore.testing import FakeClock
-
-
-def _record(job_id: str, state: str) -> JobRecord:
-    return JobRecord(
-        job_id=job_id, name="x", state=state, state_raw=state, exit_code=0, exit_signal=0,
-        reason="None", elapsed_s=1, max_rss_kb=None, req_mem_mb=None, time_limit_min=None,
-        partition="debug", nodes="vm", alloc_cpus=1, start="", end="",
-    )  # fmt: skip
+from paracore.testing import FakeClock, job_record
 
 
 def _job(tmp_path: Path, state: str, clock: FakeClock, key: str = "new") -> SubmititJob:
-    records = {"77": _record("77", state)}
+    records = {"77": job_record("77", state)}
     poller = Poller(lambda ids: {j: records[j] for j in ids if j in records}, clock=clock.now)
     job = submitit.SlurmJob(folder=tmp_path, job_id="77")
     return SubmititJob(job, None, "call f()", poller, clock.now, key)
 
 
-def _failure_record(path: Path) -> None:
+def _failurejob_record(path: Path) -> None:
     failure = TaskFailure(kind="call", exc_type="builtins.ValueError", exc_message="old run")
     path.write_bytes(cloudpickle.dumps(failure))
 
@@ -49,19 +40,19 @@ def test_an_old_failure_record_of_a_reused_job_id_is_not_read(tmp_path: Path) ->
     clock = FakeClock()
     job = _job(tmp_path, "COMPLETED", clock)
     pickle = tmp_path / "77_0_result.pkl"
-    _failure_record(failure_path(pickle, "old"))  # another submission's key
-    _failure_record(tmp_path / "77_0_failure.pkl")  # the unkeyed name of older versions
+    _failurejob_record(failure_path(pickle, "old"))  # another submission's key
+    _failurejob_record(tmp_path / "77_0_failure.pkl")  # the unkeyed name of older versions
     pickle.write_bytes(cloudpickle.dumps(("success", 42)))
     assert job.done()
     assert job.outcome() == 42
 
 
-def test_a_value_beats_a_failure_record(tmp_path: Path) -> None:
+def test_a_value_beats_a_failurejob_record(tmp_path: Path) -> None:
     """Even a record with the job's own key cannot override a result that holds a value."""
     clock = FakeClock()
     job = _job(tmp_path, "COMPLETED", clock)
     pickle = tmp_path / "77_0_result.pkl"
-    _failure_record(failure_path(pickle, "new"))
+    _failurejob_record(failure_path(pickle, "new"))
     pickle.write_bytes(cloudpickle.dumps(("success", "kept")))
     assert job.outcome() == "kept"
 
