@@ -1,4 +1,4 @@
-"""Types: mypy is clean on the package and strict on the core; curried transforms are typed."""
+"""Types: mypy --strict is clean on the whole package; curried transforms are typed."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def _mypy(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_mypy_is_clean_and_the_core_strict() -> None:
-    """mypy with the project's settings (strict for paracore.core and errors) finds nothing."""
+def test_mypy_strict_is_clean() -> None:
+    """mypy with the project's settings (strict, everywhere) finds nothing."""
     proc = _mypy()
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -31,7 +31,7 @@ class LocalJob:
     """A job of submitit's local executor: state and completion from submitit itself."""
 
     def __init__(
-        self, job: submitit.Job, array_index: int | None, describe: str, record_key: str
+        self, job: submitit.Job[Any], array_index: int | None, describe: str, record_key: str
     ) -> None:
         self._job = job
         self._record_key = record_key

@@ -111,9 +111,10 @@ def read_failure(result_pickle: Path, key: str) -> TaskFailure | None:
     """The failure record of a task, or None when it left none (killed, or succeeded)."""
     path = failure_path(result_pickle, key)
     try:
-        return cloudpickle.loads(path.read_bytes())
+        record = cloudpickle.loads(path.read_bytes())
     except (OSError, EOFError):
         return None
+    return record if isinstance(record, TaskFailure) else None
 
 
 # ---------------------------------------------------------------- payloads

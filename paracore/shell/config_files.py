@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from paracore.core.config import (
     ENV_FILE_LAYER,
@@ -21,7 +21,7 @@ from paracore.core.config import (
     layer_from_yaml,
     resolve_layers,
 )
-from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.sentinel import NOT_GIVEN, NotGiven
 from paracore.core.spec import JobSpec
 from paracore.core.transforms import Transform
 from paracore.errors import ConfigError
@@ -141,12 +141,18 @@ def resolve(
     )
 
 
+@overload
+def with_preset(
+    name: str, spec: NotGiven = ..., *, presets: ResolvedConfig | None = None
+) -> Transform: ...
+@overload
+def with_preset(name: str, spec: JobSpec, *, presets: ResolvedConfig | None = None) -> JobSpec: ...
 def with_preset(
     name: str,
-    spec: JobSpec = NOT_GIVEN,  # type: ignore[assignment]
+    spec: JobSpec | NotGiven = NOT_GIVEN,
     *,
     presets: ResolvedConfig | None = None,
-) -> Any:
+) -> JobSpec | Transform:
     """The team preset ``name`` from the ``presets:`` section of the configuration files.
 
     ``with_preset("gpu-large")`` returns a transform (the files are read now, once; applying

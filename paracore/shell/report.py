@@ -176,7 +176,7 @@ def plot_report(rec: Recommendation | Any, path: str | Path) -> Path:
     return path
 
 
-def _panel(ax: Any, rows: list[tuple[Any, float]], title: str, unit: str, marks: list) -> None:
+def _panel(ax: Any, rows: list[tuple[Any, float]], title: str, unit: str, marks: list[Any]) -> None:
     """One horizontal bar per task (sorted), with vertical lines for statistics and limits."""
     values = [v for _t, v in rows]
     for x, label, color, style in marks:

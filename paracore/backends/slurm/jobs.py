@@ -39,7 +39,7 @@ class SubmititJob:
 
     def __init__(
         self,
-        job: submitit.Job,
+        job: submitit.Job[Any],
         array_index: int | None,
         describe: str,
         poller: Poller,

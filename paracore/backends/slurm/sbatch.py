@@ -47,6 +47,10 @@ def parse_squeue_tokens(text: str, token: str) -> str | None:
     return None
 
 
+Run = Callable[[Sequence[str], float], tuple[int | None, str, str]]
+"""Runs a command with a timeout: (exit code or None on timeout, stdout, stderr)."""
+
+
 def _run(command: Sequence[str], timeout_s: float) -> tuple[int | None, str, str]:
     try:
         proc = subprocess.run(
@@ -60,7 +64,7 @@ def _run(command: Sequence[str], timeout_s: float) -> tuple[int | None, str, str
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def find_submitted(token: str, run=_run, user: str | None = None) -> tuple[bool, str | None]:
+def find_submitted(token: str, run: Run = _run, user: str | None = None) -> tuple[bool, str | None]:
     """Whether squeue answered, and the job id of an earlier try that did reach the controller.
 
     ``(False, None)`` means "cannot tell": squeue did not answer.
@@ -78,7 +82,7 @@ def submit_once(
     delays: Sequence[float],
     *,
     timeout_s: float = 60.0,
-    run=_run,
+    run: Run = _run,
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
 ) -> tuple[int, str, str]:
