@@ -40,15 +40,18 @@ _WHERE: dict[str, str] = {
     "Resources": "paracore.core.spec",
     "RetryGroup": "paracore.shell.handle",
     "RetryPolicy": "paracore.core.retry",
+    "RunNotFound": "paracore.errors",
     "SchedulerUnreachable": "paracore.errors",
     "Session": "paracore.shell.session",
     "Setting": "paracore.core.config",
     "SpecError": "paracore.errors",
+    "StoreError": "paracore.errors",
     "SubmissionError": "paracore.errors",
     "SubmitHandle": "paracore.shell.handle",
     "Suggestion": "paracore.core.autotune",
     "TaskMeasurement": "paracore.core.autotune",
     "autotune_from_pilot": "paracore.shell.pilot",
+    "attach": "paracore.shell.submit",
     "autotuned": "paracore.core.transforms",
     "backend_for": "paracore.shell.submit",
     "classify": "paracore.core.failures",
@@ -114,14 +117,17 @@ __all__ = [
     "Resources",
     "RetryGroup",
     "RetryPolicy",
+    "RunNotFound",
     "SchedulerUnreachable",
     "Session",
     "Setting",
     "SpecError",
+    "StoreError",
     "SubmissionError",
     "SubmitHandle",
     "Suggestion",
     "TaskMeasurement",
+    "attach",
     "autotune_from_pilot",
     "autotuned",
     "backend_for",
@@ -217,8 +223,10 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
         ParacoreError,
         PilotError,
         RemoteError,
+        RunNotFound,
         SchedulerUnreachable,
         SpecError,
+        StoreError,
         SubmissionError,
     )
     from paracore.runtime.tasks import CommandResult
@@ -227,4 +235,11 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
     from paracore.shell.pilot import autotune_from_pilot
     from paracore.shell.report import plot_report, show_report
     from paracore.shell.session import Session, use_session
-    from paracore.shell.submit import backend_for, detect_backend, preview, submit, submit_map
+    from paracore.shell.submit import (
+        attach,
+        backend_for,
+        detect_backend,
+        preview,
+        submit,
+        submit_map,
+    )

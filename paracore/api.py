@@ -64,6 +64,7 @@ class Keywords:
     cluster: str | None = None
     preset: str | Transform | None = None
     array_parallelism: int | str | None = None
+    resume: str | None = None
 
 
 def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, Any]]:
@@ -110,7 +111,9 @@ def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, An
         spec = with_backend(kw.backend, spec)
     first = [_preset_transform(kw.preset, resolved)] if kw.preset is not None else []
     origins = _origins(resolved, kw.preset, resources)
-    return pipe(spec, *first, *steps), {"origins": origins, "validate": resolved.validate}
+    resume = kw.resume if kw.resume is not None else resolved.value("resume", "auto")
+    checks = {"origins": origins, "validate": resolved.validate, "resume": resume}
+    return pipe(spec, *first, *steps), checks
 
 
 def _many(values: Iterable[Any], field: str, what: str) -> list[Any]:
@@ -187,11 +190,13 @@ def run_cmd(
     config: Mapping[str, Any] | None = None,
     cluster: str | None = None,
     preset: str | Transform | None = None,
+    resume: str | None = None,
 ) -> SubmitHandle:
     """Submit one shell command as one job; ``handle.result()`` gives a CommandResult.
 
     ``cluster`` chooses a profile of the configuration files, ``preset`` a team preset (a
-    name from the files' ``presets:``, or a transform).
+    name from the files' ``presets:``, or a transform). ``resume`` (``auto``, ``cache``,
+    ``never``) decides whether identical work recorded earlier is re-attached (docs/runs.md).
     """
     keywords = Keywords(
         job_name=job_name,
@@ -212,6 +217,7 @@ def run_cmd(
         config=config,
         cluster=cluster,
         preset=preset,
+        resume=resume,
     )
     spec, checks = _build(Command(cmd), keywords)
     return submit(spec, **checks)
@@ -240,6 +246,7 @@ def map_cmds(
     config: Mapping[str, Any] | None = None,
     cluster: str | None = None,
     preset: str | Transform | None = None,
+    resume: str | None = None,
 ) -> list[SubmitHandle]:
     """Submit shell commands as ONE Slurm array, throttled by ``array_parallelism``.
 
@@ -270,6 +277,7 @@ def map_cmds(
         cluster=cluster,
         preset=preset,
         array_parallelism=array_parallelism,
+        resume=resume,
     )
     spec, checks = _build(payloads[0], keywords)
     return submit_map(spec, payloads, **checks)
@@ -299,6 +307,7 @@ def map_func(
     config: Mapping[str, Any] | None = None,
     cluster: str | None = None,
     preset: str | Transform | None = None,
+    resume: str | None = None,
 ) -> list[SubmitHandle]:
     """Call ``fn(item)`` for every item as ONE Slurm array; handles in input order."""
     payloads = [Call(fn, (item,)) for item in _many(items, "items", "a list of items")]
@@ -324,6 +333,7 @@ def map_func(
         cluster=cluster,
         preset=preset,
         array_parallelism=array_parallelism,
+        resume=resume,
     )
     spec, checks = _build(payloads[0], keywords)
     return submit_map(spec, payloads, **checks)

@@ -23,8 +23,10 @@ __all__ = [
     "ParacoreError",
     "PilotError",
     "RemoteError",
+    "RunNotFound",
     "SchedulerUnreachable",
     "SpecError",
+    "StoreError",
     "SubmissionError",
 ]
 
@@ -63,6 +65,17 @@ class SubmissionError(ParacoreError, RuntimeError):
 
 class SchedulerUnreachable(SubmissionError):
     """A scheduler command did not answer (controller or database down, or timed out)."""
+
+
+class StoreError(ParacoreError, RuntimeError):
+    """The run store cannot be used: damaged, locked too long, or written by a newer paracore.
+
+    The message names the file and what to do; nothing else is lost.
+    """
+
+
+class RunNotFound(ParacoreError, LookupError):
+    """No run with that id (or id prefix) is recorded in the run store."""
 
 
 class JobTimeoutError(ParacoreError, TimeoutError):

@@ -247,3 +247,12 @@ def slurm_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PARACORE_BACKEND", "slurm")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def run_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test records its runs in a store of its own (identical work in two tests stays two
+    runs); subprocesses a test starts inherit it through $PARACORE_STORE."""
+    folder = tmp_path_factory.mktemp("store")
+    monkeypatch.setenv("PARACORE_STORE", str(folder))
+    return folder

@@ -29,10 +29,11 @@ def test_base_delays_never_decrease_and_never_exceed_cap(policy: RetryPolicy) ->
 def test_base_delay_formula(policy: RetryPolicy, retry: int) -> None:
     """Delay n is min(cap, backoff * multiplier**(n-1)), even for huge n (no overflow)."""
     delay = base_delay(policy, retry)
-    try:
-        raw = policy.backoff_s * policy.multiplier ** (retry - 1)
-    except OverflowError:
-        raw = math.inf if policy.backoff_s > 0 else 0.0
+    if policy.backoff_s == 0:
+        raw = 0.0
+    else:  # in log space: multiplier**(n-1) alone may overflow while the product does not
+        log_raw = math.log(policy.backoff_s) + (retry - 1) * math.log(policy.multiplier)
+        raw = math.exp(log_raw) if log_raw < 700 else math.inf
     assert delay == pytest.approx(min(policy.cap_s, raw), rel=_REL)
 
 

@@ -38,6 +38,8 @@ BUILTIN_PARENT = {
     "SpecError": ValueError,
     "ConfigError": ValueError,
     "KeywordError": TypeError,
+    "StoreError": RuntimeError,
+    "RunNotFound": LookupError,
     "SchedulerUnreachable": RuntimeError,
     "PilotError": RuntimeError,
     "SubmissionError": RuntimeError,

@@ -119,6 +119,19 @@ class Backend(Protocol):
         """Submit the tasks sharing ``spec``: one job, or one array when there are several."""
         ...
 
+    def reattach(
+        self,
+        spec: JobSpec,
+        job_id: str,
+        *,
+        array_index: int | None,
+        record_key: str,
+        describe: str,
+    ) -> RunningJob:
+        """The running job ``job_id`` submitted earlier (perhaps by another process) for
+        ``spec``: its state and outcome come from the scheduler and its files."""
+        ...
+
     def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobState]:
         """State and usage of these jobs, in one bulk query; jobs not known yet are absent."""
         ...

@@ -14,7 +14,7 @@ from paracore.backends.base import RunningJob, Task
 from paracore.backends.machine import ThisMachine
 from paracore.backends.outcomes import failure_error
 from paracore.core.spec import JobSpec
-from paracore.errors import JobFailedError
+from paracore.errors import JobFailedError, SpecError
 from paracore.runtime.tasks import task_failure
 
 __all__ = ["InProcessBackend", "InProcessJob"]
@@ -81,6 +81,22 @@ class InProcessBackend(ThisMachine):
             InProcessJob(f"inprocess-{next(self._ids)}", task, i if array else None, describe)
             for i, (task, describe) in enumerate(zip(tasks, describes, strict=True))
         ]
+
+    def reattach(
+        self,
+        spec: JobSpec,
+        job_id: str,
+        *,
+        array_index: int | None,
+        record_key: str,
+        describe: str,
+    ) -> RunningJob:
+        """In-process results live only in the process that ran them."""
+        raise SpecError(
+            "backend",
+            self.name,
+            f"a backend that keeps results: job {job_id} ran in-process, in another process",
+        )
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Nothing to cancel: tasks run at submission."""

@@ -7,6 +7,7 @@ validate against, and after_ok parents are waited for at submission.
 
 from __future__ import annotations
 
+import os
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
+from submitit.local.local import LocalJob as SubmititLocalJob
 
 from paracore.backends.base import RunningJob, Task
 from paracore.backends.machine import ThisMachine
@@ -56,10 +58,11 @@ class LocalJob:
             return self._job.result()
         except (FailedJobError, UncompletedJobError):
             pass
+        state = str(self._job.state)
         raise failure_error(
             read_failure(self._job.paths.result_pickle, self._record_key),
             job_id=self.job_id,
-            state=str(self._job.state),
+            state="FAILED" if state == "FINISHED" else state,  # finished without a value
             describe=self._describe,
             stdout_path=self.stdout_path,
             stderr_path=self.stderr_path,
@@ -68,6 +71,30 @@ class LocalJob:
     def cancel(self) -> None:
         """Stop the process if it still runs."""
         self._job.cancel(check=False)
+
+
+class ReattachedLocalJob(LocalJob):
+    """A local job started by another (perhaps dead) process: its pid and files tell."""
+
+    @property
+    def state(self) -> str:
+        """RUNNING while the process lives, else FINISHED."""
+        return "RUNNING" if self._alive() else "FINISHED"
+
+    def _alive(self) -> bool:
+        if self._job.paths.result_pickle.exists():
+            return False
+        try:
+            os.kill(int(self.job_id), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def done(self) -> bool:
+        """True once its result is there or its process is gone."""
+        return not self._alive()
 
 
 class LocalBackend(ThisMachine):
@@ -105,6 +132,21 @@ class LocalBackend(ThisMachine):
             self._jobs[local.job_id] = local
             out.append(local)
         return out
+
+    def reattach(
+        self,
+        spec: JobSpec,
+        job_id: str,
+        *,
+        array_index: int | None,
+        record_key: str,
+        describe: str,
+    ) -> RunningJob:
+        """A process started earlier, followed by its pid and its files."""
+        job: SubmititLocalJob[Any] = SubmititLocalJob(folder=log_folder(spec), job_id=job_id)
+        reattached = ReattachedLocalJob(job, array_index, describe, record_key)
+        self._jobs[reattached.job_id] = reattached
+        return reattached
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Stop these processes (those this backend started)."""

@@ -1,4 +1,5 @@
-"""The ``paracore`` command: ``paracore config show [--explain] [--cluster NAME]``.
+"""The ``paracore`` command: configuration (``config show``) and runs (``ls``, ``status``,
+``logs``, ``cancel``, ``rm``, ``gc``, ``manifest``).
 
 Subcommands are argparse sub-parsers, each with a ``handler`` default, added by the modules
 of this package, so more can be added next to ``config``.
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from paracore.cli.config import add_config_commands
+from paracore.cli.runs import add_runs_commands
 from paracore.errors import ParacoreError
 
 __all__ = ["build_parser", "main"]
@@ -24,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     add_config_commands(commands)
+    add_runs_commands(commands)
     return parser
 
 

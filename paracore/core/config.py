@@ -350,9 +350,16 @@ PRESET_SCHEMA: dict[str, Any] = {
     "job_name": _TEXT,
     "name_template": _TEXT,
 }
+RESUME_MODES = ("auto", "cache", "never")
+"""How an identical earlier run is reused: see the run store's documentation."""
+STORE_DEFAULT = ".paracore"
+"""The run store's folder, relative to the project's root (absolute paths are kept)."""
+
 SCHEMA: dict[str, Any] = {
     "active_cluster": _NAME,
     "validate": _BOOL,
+    "store": _PATH,
+    "resume": _accepting("'auto', 'cache' or 'never'", lambda v: v in RESUME_MODES),
     "naming": NAMING_SCHEMA,
     "clusters": MapOf(PROFILE_SCHEMA, "cluster profile"),
     "presets": MapOf(PRESET_SCHEMA, "preset"),
@@ -425,6 +432,8 @@ _TOP_FLAT: dict[str, Path_] = {
     "default_job_name": ("naming", "default_job_name"),
     "max_len": ("naming", "max_len"),
     "validate": ("validate",),
+    "store": ("store",),
+    "resume": ("resume",),
 }
 FLAT_KEYS: tuple[str, ...] = tuple(
     sorted({*CONFIG_KEYS, *_PROFILE_FLAT, *_TOP_FLAT} - set(FLAT_ALIASES) - {"mem_mb"})
@@ -514,7 +523,8 @@ def resolve_layers(
 
     The profile is ``cluster`` if given, else ``$PARACORE_CLUSTER``, else the files'
     ``active_cluster``. ``config`` (the API's ``config=`` mapping) sits just below
-    ``overrides`` (per-call values). ``$PARACORE_VALIDATE=0`` turns cluster checks off.
+    ``overrides`` (per-call values). ``$PARACORE_VALIDATE=0`` turns cluster checks off;
+    ``$PARACORE_STORE`` names the run store's folder.
     """
     environ = environ or {}
     for layer in layers:
@@ -526,6 +536,8 @@ def resolve_layers(
         k: Setting(v, Origin(BUILTIN_LAYER)) for k, v in BUILTIN_DEFAULTS.items()
     }
     settings["validate"] = Setting(True, Origin(BUILTIN_LAYER))
+    settings["store"] = Setting(STORE_DEFAULT, Origin(BUILTIN_LAYER))
+    settings["resume"] = Setting("auto", Origin(BUILTIN_LAYER))
     for key, path in _TOP_FLAT.items():
         if path in origins:
             settings[key] = Setting(merged_get(merged, path), origins[path])
@@ -564,6 +576,8 @@ def resolve_layers(
         settings["validate"] = Setting(
             switched_on(environ["PARACORE_VALIDATE"]), Origin(ENV_LAYER, "PARACORE_VALIDATE")
         )
+    if environ.get("PARACORE_STORE"):
+        settings["store"] = Setting(environ["PARACORE_STORE"], Origin(ENV_LAYER, "PARACORE_STORE"))
     for flat, layer_name in ((config, CONFIG_ARG_LAYER), (overrides, CALL_LAYER)):
         for key, value in (flat or {}).items():
             if key not in CONFIG_KEYS and key not in FLAT_KEYS:

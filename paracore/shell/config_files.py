@@ -15,6 +15,7 @@ from typing import Any, overload
 from paracore.core.config import (
     ENV_FILE_LAYER,
     PROJECT_LAYER,
+    STORE_DEFAULT,
     USER_LAYER,
     Layer,
     ResolvedConfig,
@@ -36,7 +37,9 @@ __all__ = [
     "find_project_file",
     "load_layer",
     "load_layers",
+    "project_root",
     "resolve",
+    "store_folder",
     "with_preset",
 ]
 
@@ -46,6 +49,35 @@ PROJECT_FILE = "paracore.yaml"
 
 PROJECT_MARKERS = (".git", ".hg", ".svn", "pyproject.toml")
 """What makes a folder a project's root: the search for ``paracore.yaml`` stops there."""
+
+
+def project_root(start: Path, home: Path | None = None) -> Path:
+    """The project ``start`` is in: the nearest folder with a project marker or a
+    ``paracore.yaml`` (searched as :func:`find_project_file` does), else ``start``."""
+    start = start.resolve()
+    home = home.resolve() if home is not None else None
+    for directory in (start, *start.parents):
+        try:
+            if writable_by_others(directory.stat().st_mode):
+                break
+        except OSError:
+            break
+        markers = (*PROJECT_MARKERS, PROJECT_FILE)
+        if any((directory / m).exists() for m in markers):
+            return directory
+        if directory == home:
+            break
+    return start
+
+
+def store_folder(resolved: ResolvedConfig, cwd: Path | None = None) -> Path:
+    """Where the run store lives: the ``store`` setting, relative to the project's root."""
+    environ = current_session().environ
+    home = Path(environ.get("HOME") or Path.home())
+    folder = Path(str(resolved.value("store", STORE_DEFAULT))).expanduser()
+    if folder.is_absolute():
+        return folder
+    return project_root(Path.cwd() if cwd is None else cwd, home) / folder
 
 
 def find_project_file(start: Path, home: Path | None = None) -> Path | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from paracore.backends.base import RunningJob
 from paracore.core.cluster import PartitionLimits
@@ -58,6 +58,28 @@ from paracore.shell.session import current_session
 from paracore.shell.waiting import wait_until
 
 __all__ = ["RetryGroup", "SubmitHandle", "gather"]
+
+
+class Ledger(Protocol):
+    """Where handles keep their state so other processes can carry on (the run store).
+
+    A handle with a ledger tells it every change, asks it before resubmitting (only one
+    process may resubmit a task), tells it what was resubmitted and which outcomes were
+    handed to the user, and lets it reload what another process changed.
+    """
+
+    def changed(self, handle: SubmitHandle, ended: Attempt | None) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def may_resubmit(self, handles: Sequence[SubmitHandle]) -> list[SubmitHandle]: ...
+
+    def resubmitted(self, handles: Sequence[SubmitHandle]) -> None: ...
+
+    def collected(self, handles: Sequence[SubmitHandle]) -> None: ...
+
+    def refresh(self, handles: Sequence[SubmitHandle]) -> None: ...
+
 
 Resubmit_ = Callable[[AttemptResources], RunningJob]
 LimitsFor = Callable[[str | None], PartitionLimits | None]
@@ -103,11 +125,14 @@ class SubmitHandle:
         sleep: Callable[[float], None] | None = None,
         poll_s: float = 1.0,
         max_poll_s: float = 10.0,
+        lifecycle: TaskState | None = None,
     ) -> None:
         session = current_session()
         self._job = job
         self.job_name = job_name
-        self._state = TaskState(policy=retry, resources=resources or AttemptResources())
+        self._state = lifecycle or TaskState(
+            policy=retry, resources=resources or AttemptResources()
+        )
         self._resubmit = resubmit
         self._limits = limits
         self._parents = tuple(parents)
@@ -118,10 +143,12 @@ class SubmitHandle:
         self._poll_s = poll_s
         self._max_poll_s = max_poll_s
         self._value: Any = None
+        self._has_value = False
         self._last_error: JobFailedError | None = None
         self._error: JobFailedError | None = None
         self._group: RetryGroup | None = None
         self._index = 0
+        self._ledger: Ledger | None = None
 
     # -------------------------------------------------------------- what users read
 
@@ -241,13 +268,21 @@ class SubmitHandle:
                 self._last_error = error
                 event = self._failed_event(error, jitter)
             else:
-                self._value = value
+                self._value, self._has_value = value, True
                 event = Succeeded(self._attempt(None))
         return self._feed(event, now)
 
     def _feed(self, event: Event, now: float) -> list[Resubmit]:
         """Step the lifecycle and carry out every effect but resubmission, which is returned."""
+        before = self._state
         self._state, effects = step(self._state, event, now)
+        if self._ledger is not None and self._state != before:
+            ended = (
+                self._state.attempts[-1]
+                if len(self._state.attempts) > len(before.attempts)
+                else None
+            )
+            self._ledger.changed(self, ended)
         requests: list[Resubmit] = []
         for effect in effects:
             if isinstance(effect, Resubmit):
@@ -336,11 +371,15 @@ class SubmitHandle:
 
     def _resubmit_now(self, resources: AttemptResources, now: float) -> list[Resubmit]:
         assert self._resubmit is not None
+        if self._ledger is not None and not self._ledger.may_resubmit([self]):
+            return []  # another process holds this task's lease and resubmits it
         try:
             job = self._resubmit(resources)
         except (SubmissionError, SpecError) as err:
             return self._submission_failed(err, now, self._jitter)
         self._adopt(job, now)
+        if self._ledger is not None:
+            self._ledger.resubmitted([self])
         return self._observe(now, self._jitter)  # a fresh attempt is read at once
 
     def _advance(self) -> bool:
@@ -352,11 +391,35 @@ class SubmitHandle:
         if self._group is not None:
             self._group.advance()
             return self._state.final
+        if self._ledger is not None:
+            self._ledger.refresh([self])
         now = self._clock()
         requests = self._observe(now, self._jitter)
         while requests:
             requests = self._resubmit_now(requests[0].resources, now)
+        if self._ledger is not None:
+            self._ledger.flush()
         return self._state.final
+
+    def _replace(self, state: TaskState, job: RunningJob | None) -> None:
+        """Take the state (and current job) another process left in the store."""
+        self._state = state
+        if job is not None:
+            self._job = job
+
+    def _outcome(self) -> Any:
+        """The final value, or raise the final error (read from the job's files if needed)."""
+        if self._state.failed:
+            if self._error is None:  # re-attached: the error object is rebuilt from the files
+                try:
+                    self._job.outcome()
+                except JobFailedError as error:
+                    self._last_error = error
+                self._error = self._final_error()
+            raise self._error
+        if not self._has_value:
+            self._value, self._has_value = self._job.outcome(), True
+        return self._value
 
     def done(self) -> bool:
         """True once the work has a final outcome (success, or failure with no retries left)."""
@@ -395,9 +458,11 @@ class SubmitHandle:
                 + _notes([self])
             ),
         )
-        if self._error is not None:
-            raise self._error
-        return self._value
+        try:
+            return self._outcome()
+        finally:
+            if self._ledger is not None:
+                self._ledger.collected([self])
 
     def exception(self, timeout: float | None = None) -> JobFailedError | None:
         """Wait like :meth:`result` and return the failure instead of raising it."""
@@ -450,8 +515,15 @@ class RetryGroup:
         self.advance()
         return all(h._state.final for h in self.handles)
 
+    @property
+    def _ledger(self) -> Ledger | None:
+        return self.handles[0]._ledger if self.handles else None
+
     def advance(self) -> None:
         """One round: look at every member, then resubmit the due ones in batches."""
+        ledger = self._ledger
+        if ledger is not None:
+            ledger.refresh(self.handles)
         now = self._clock()
         drawn: list[float] = []
 
@@ -476,6 +548,10 @@ class RetryGroup:
                 members.append(handle)
         for resources, members in batches.items():
             members.sort(key=lambda h: h._index)
+            if ledger is not None:  # only one process resubmits a task
+                members = ledger.may_resubmit(members)
+                if not members:
+                    continue
             indices = [h._index for h in members]
             try:
                 jobs = self._resubmit_many(indices, resources)
@@ -486,6 +562,10 @@ class RetryGroup:
             self.rounds.append(tuple(indices))
             for member, job in zip(members, jobs, strict=True):
                 member._adopt(job, now)
+            if ledger is not None:
+                ledger.resubmitted(members)
+        if ledger is not None:
+            ledger.flush()
 
 
 def _notes(handles: Iterable[SubmitHandle]) -> str:
@@ -587,11 +667,18 @@ def gather(
         timed_out=timed_out,
     )
     out: list[Any] = []
-    for handle in handles:
-        try:
-            out.append(handle.result(0))
-        except JobFailedError as error:
-            if not return_exceptions:
-                raise
-            out.append(error)
+    handed: list[SubmitHandle] = []  # outcomes the caller received (a raised one included)
+    try:
+        for handle in handles:
+            handed.append(handle)
+            try:
+                out.append(handle._outcome())
+            except JobFailedError as error:
+                if not return_exceptions:
+                    raise
+                out.append(error)
+    finally:
+        ledgers = {id(h._ledger): h._ledger for h in handed if h._ledger is not None}
+        for ledger in ledgers.values():
+            ledger.collected([h for h in handed if h._ledger is ledger])
     return out

@@ -19,6 +19,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -28,6 +29,7 @@ from paracore.errors import SpecError
 
 if TYPE_CHECKING:
     from paracore.backends.base import Backend
+    from paracore.shell.store import RunStore
 
 __all__ = ["Session", "current_session", "use_session"]
 
@@ -58,6 +60,7 @@ class Session:
     queue_allowance_s: float = 24 * 3600.0
     status_silence_s: float = 120.0
     backends: dict[str, Any] = attrs.field(factory=dict)
+    _stores: dict[Path, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name`` (``slurm``, ``local``, ``inprocess``), made once."""
@@ -67,6 +70,20 @@ class Session:
             self.backends[name] = make_backend(name, self)
         backend: Backend = self.backends[name]
         return backend
+
+    def store(self, folder: Path | None = None) -> RunStore:
+        """The run store in ``folder`` (default: the configured one), opened once per folder."""
+        if folder is None:
+            from paracore.shell.config_files import resolve, store_folder
+
+            folder = store_folder(resolve(environ=self.environ))
+        folder = Path(folder)
+        if folder not in self._stores:
+            from paracore.shell.store import RunStore
+
+            self._stores[folder] = RunStore(folder)
+        store: RunStore = self._stores[folder]
+        return store
 
     def detect_backend(self) -> str:
         """``slurm`` when ``sbatch`` and ``srun`` are on PATH, else ``local``."""

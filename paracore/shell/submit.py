@@ -8,29 +8,49 @@ through the backend and wraps each attempt in a :class:`~paracore.shell.handle.S
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import attrs
+import cloudpickle
 
 from paracore.backends.base import Backend, RunningJob, Task
 from paracore.core.cluster import PartitionLimits
 from paracore.core.defaults import with_builtin_defaults
-from paracore.core.escalation import AttemptResources, attempt_resources, with_attempt_resources
+from paracore.core.digest import content_key
+from paracore.core.escalation import attempt_resources
 from paracore.core.failures import FailureClass
+from paracore.core.lifecycle import TaskState, encode
 from paracore.core.names import job_name, log_folder
 from paracore.core.rules import effective_parallelism
 from paracore.core.spec import JobSpec, Payload
-from paracore.errors import DependencyError, SchedulerUnreachable, SpecError
+from paracore.core.summary import describe
+from paracore.core.transforms import with_log_dir
+from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
+from paracore.runtime.tasks import CallTask, CommandTask
 from paracore.shell.checks import describe_payload, prepare_task
-from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
+from paracore.shell.handle import LimitsFor, SubmitHandle
 from paracore.shell.private import owner_only, private_folder, trusted_folder
 from paracore.shell.records import record_submission, signals_deferred
+from paracore.shell.runs import (
+    LEASE_S,
+    RunLedger,
+    RunParts,
+    attach_run,
+    check_resume,
+    handles_for,
+    save_run_files,
+)
 from paracore.shell.session import current_session
 
 __all__ = [
     "MAX_ARRAY_SIZE",
     "AfterOk",
+    "attach",
     "backend_for",
     "detect_backend",
     "preview",
@@ -127,6 +147,8 @@ def _prepared(
     backend = session.backend_for(spec)
     spec = backend.check(spec, origins=origins, validate=validate)
     if backend.keeps_files:
+        # an absolute log folder: the run's files must be found from any directory later
+        spec = with_log_dir(str(Path(str(spec.log_dir)).expanduser().absolute()), spec)
         folder = Path(log_folder(spec))
         if folder.exists() and folder.stat().st_uid != os.geteuid():
             trusted_folder(folder)  # someone else's folder: refused with what to do
@@ -139,13 +161,15 @@ def _submit(
     tasks: Sequence[Task],
     describes: Sequence[str],
     after: Sequence[str] = (),
+    on_submitted: Callable[[list[RunningJob]], None] | None = None,
 ) -> list[RunningJob]:
     """One submission through the backend: all of it, recorded, or none of it.
 
     The log folder is made (or tightened to) 0700 first, and the umask is 077 while the
     backend submits, so pickles, records and the logs Slurm writes are 0600. SIGINT and
-    SIGTERM wait until the submission is over and written to ``submissions.jsonl`` in the log
-    folder, so an interrupted submission never leaves jobs nobody knows about.
+    SIGTERM wait until the submission is over and recorded (``on_submitted``: the run store;
+    and ``submissions.jsonl`` in the log folder), so an interrupted submission never leaves
+    jobs nobody knows about.
     """
     folder = Path(log_folder(spec))
     if backend.keeps_files:
@@ -154,7 +178,167 @@ def _submit(
         jobs = backend.submit(spec, tasks, describes, after=after)
         if backend.keeps_files:
             record_submission(folder, backend.name, job_name(spec), jobs, after)
+        if on_submitted is not None:
+            on_submitted(jobs)
     return jobs
+
+
+def _resubmit(
+    backend: Backend, spec: JobSpec, tasks: Sequence[Task], describes: Sequence[str]
+) -> list[RunningJob]:
+    return _submit(backend, spec, tasks, describes)
+
+
+def _task_bytes(task: Task) -> bytes:
+    """What a task runs, as bytes for the content key (never its per-submission key)."""
+    if isinstance(task, CommandTask):
+        return b"command\0" + task.cmd.encode("utf-8", "surrogatepass")
+    if isinstance(task, CallTask):
+        return b"call\0" + task.blob
+    pickled: bytes = cloudpickle.dumps(task)
+    return pickled
+
+
+def _key_fields(spec: JobSpec, backend: Backend) -> dict[str, Any]:
+    """How the work runs, for the content key: resources, environment, name, backend.
+
+    The array throttle is left out: it changes how fast, not what, runs (and ``"auto"``
+    settles to the idle cores of the moment).
+    """
+    summary = describe(spec)
+    for key in ("payload", "retries", "array_parallelism", "max_array_parallelism"):
+        summary.pop(key, None)
+    summary["backend"] = backend.name
+    return summary
+
+
+def _summary(spec: JobSpec) -> dict[str, Any]:
+    """What the store shows of a run's spec: environment variable names, never their values."""
+    summary = describe(spec)
+    summary["env"] = sorted(summary["env"])
+    return summary
+
+
+def _start(
+    kind: str,
+    spec: JobSpec,
+    backend: Backend,
+    tasks: Sequence[Task],
+    describes: Sequence[str],
+    *,
+    parents: Sequence[SubmitHandle],
+    after: Sequence[str],
+    resume: str | None,
+    max_array_size: int,
+) -> list[SubmitHandle]:
+    """Submit the tasks as one run (or re-attach to the identical one) and return the handles."""
+    session = current_session()
+    limits = _limits_for(backend)
+    parts = RunParts(
+        run_id="",
+        kind=kind,
+        spec=spec,
+        backend=backend,
+        tasks=tasks,
+        labels=describes,
+        limits=limits,
+        max_array_size=max_array_size,
+        submit=_resubmit,
+    )
+    chunks = [slice(i, i + max_array_size) for i in range(0, len(tasks), max_array_size)]
+    if not backend.keeps_files:  # results live in this process only: nothing to record
+        ran = [j for c in chunks for j in _submit(backend, spec, tasks[c], describes[c], after)]
+        return handles_for(parts, ran, [None] * len(ran), None, parents)
+    store = session.store()
+    if resume is None:
+        from paracore.shell.config_files import resolve
+
+        resume = str(resolve(environ=session.environ).value("resume", "auto"))
+    mode = "never" if after else check_resume(resume, "resume")
+    key = content_key(kind, _key_fields(spec, backend), [_task_bytes(t) for t in tasks])
+    run_id = store.new_run_id()
+    files = store.folder / "runs" / run_id
+    save_run_files(files, spec, tasks)
+    first = encode(TaskState(policy=spec.retry, resources=attempt_resources(spec)))
+    with store.claim(key, reuse=mode) as (conn, found):
+        if found is None:
+            store.insert_run(
+                conn,
+                run_id=run_id,
+                content_key=key,
+                name=job_name(spec),
+                kind=kind,
+                backend=backend.name,
+                log_folder=log_folder(spec),
+                files=str(files),
+                summary=_summary(spec),
+                tags=dict(spec.naming.tags),
+                labels=describes,
+                record_keys=[t.record_key for t in tasks],
+                states=[first] * len(tasks),
+                lease_s=LEASE_S,
+            )
+    if found is not None:
+        shutil.rmtree(files, ignore_errors=True)
+        return attach_run(
+            store,
+            found,
+            backend=backend,
+            limits=limits,
+            clock=session.clock,
+            sleep=session.sleep,
+            submit=_resubmit,
+            max_array_size=max_array_size,
+        )
+    jobs: list[RunningJob] = []
+    try:
+        for chunk in chunks:
+            offset = len(jobs)
+
+            def recorded(submitted: list[RunningJob], offset: int = offset) -> None:
+                store.submitted(
+                    run_id,
+                    [(offset + i, _fields(job, spec)) for i, job in enumerate(submitted)],
+                )
+
+            jobs += _submit(backend, spec, tasks[chunk], describes[chunk], after, recorded)
+    except BaseException:
+        if jobs:  # a later part failed: all or nothing
+            backend.cancel([j.job_id for j in jobs])
+        store.delete(run_id)
+        shutil.rmtree(files, ignore_errors=True)
+        raise
+    ledger = RunLedger(
+        store,
+        run_id,
+        clock=session.clock,
+        job_for=lambda row: backend.reattach(
+            spec,
+            str(row.job_id),
+            array_index=row.array_index,
+            record_key=row.record_key,
+            describe=row.label,
+        ),
+        versions=store.versions(run_id),
+    )
+    return handles_for(
+        attrs.evolve(parts, run_id=run_id), jobs, [None] * len(jobs), ledger, parents
+    )
+
+
+def _fields(job: RunningJob, spec: JobSpec) -> dict[str, Any]:
+    """What the store keeps about a first attempt."""
+    res = attempt_resources(spec)
+    return {
+        "job_id": job.job_id,
+        "array_index": job.array_index,
+        "stdout": job.stdout_path,
+        "stderr": job.stderr_path,
+        "partition": res.partition,
+        "mem_mb": res.mem_mb,
+        "time_min": res.time_min,
+        "exclude": ",".join(res.exclude) or None,
+    }
 
 
 def submit(
@@ -163,6 +347,7 @@ def submit(
     origins: Mapping[str, str] | None = None,
     validate: bool | None = None,
     after_ok: AfterOk | None = None,
+    resume: str | None = None,
 ) -> SubmitHandle:
     """Submit one spec as one job and return its handle.
 
@@ -172,27 +357,26 @@ def submit(
     ids) makes the job wait until they all succeeded (``--dependency=afterok`` with
     ``--kill-on-invalid-dep=yes``); if one fails, waiting on this job raises DependencyError.
     Failed attempts are retried per ``spec.retry`` with escalated resources (see
-    docs/retries.md).
+    docs/retries.md). The submission is recorded in the run store; ``resume`` (``auto``,
+    ``cache`` or ``never``; default: the ``resume`` setting) decides whether identical work
+    recorded earlier is re-attached instead (see docs/runs.md).
     """
     spec, backend = _prepared(spec, origins, validate)
     task = prepare_task(spec, current_session().which, sys.path)
-    describe = describe_payload(spec)
+    describe_ = describe_payload(spec)
     parents, after = _parents(after_ok, backend)
-
-    def resubmit(resources: AttemptResources) -> RunningJob:
-        attempt_spec = with_attempt_resources(spec, resources)
-        return _submit(backend, attempt_spec, [task], [describe])[0]
-
-    job = _submit(backend, spec, [task], [describe], after)[0]
-    return SubmitHandle(
-        job,
-        job_name=job_name(spec),
-        retry=spec.retry,
-        resubmit=resubmit,
-        resources=attempt_resources(spec),
-        limits=_limits_for(backend),
+    (handle,) = _start(
+        "job",
+        spec,
+        backend,
+        [task],
+        [describe_],
         parents=parents,
+        after=after,
+        resume=resume,
+        max_array_size=1,
     )
+    return handle
 
 
 def submit_map(
@@ -203,13 +387,15 @@ def submit_map(
     origins: Mapping[str, str] | None = None,
     validate: bool | None = None,
     after_ok: AfterOk | None = None,
+    resume: str | None = None,
 ) -> list[SubmitHandle]:
     """Submit one task per payload as ONE Slurm array (split above ``max_array_size``).
 
     Every payload is checked before anything is submitted. Handles come back in input order
     and share a :class:`~paracore.shell.handle.RetryGroup`: elements that fail in the same
     round are resubmitted together as one new, smaller array, per the spec's retry policy,
-    while the others' results are kept. ``after_ok`` works as for :func:`submit`.
+    while the others' results are kept. ``after_ok`` and ``resume`` work as for
+    :func:`submit`.
     """
     if not payloads:
         return []
@@ -222,36 +408,44 @@ def submit_map(
         warnings.warn(warning, stacklevel=2)
     describes = [describe_payload(s) for s in specs]
     parents, after = _parents(after_ok, backend)
-    limits = _limits_for(backend)
-    resources = attempt_resources(spec)
-    name = job_name(spec)
-    handles: list[SubmitHandle] = []
-    for start in range(0, len(tasks), max_array_size):
-        part = slice(start, start + max_array_size)
-        for job in _submit(backend, spec, tasks[part], describes[part], after):
-            handles.append(
-                SubmitHandle(
-                    job,
-                    job_name=name,
-                    retry=spec.retry,
-                    resources=resources,
-                    limits=limits,
-                    parents=parents,
-                )
-            )
+    return _start(
+        "map",
+        spec,
+        backend,
+        tasks,
+        describes,
+        parents=parents,
+        after=after,
+        resume=resume,
+        max_array_size=max_array_size,
+    )
 
-    def resubmit_many(indices: Sequence[int], attempt: AttemptResources) -> list[RunningJob]:
-        attempt_spec = with_attempt_resources(spec, attempt)
-        jobs: list[RunningJob] = []
-        for start in range(0, len(indices), max_array_size):
-            part = indices[start : start + max_array_size]
-            jobs += _submit(
-                backend, attempt_spec, [tasks[i] for i in part], [describes[i] for i in part]
-            )
-        return jobs
 
-    RetryGroup(handles, resubmit_many, retry=spec.retry, parallelism=effective_parallelism(spec)[0])
-    return handles
+def attach(run_id: str) -> list[SubmitHandle]:
+    """The handles of a recorded run, in input order, usable as if this process submitted them.
+
+    ``run_id`` may be a unique prefix (``paracore ls`` lists the runs). Finished results are
+    read from disk; unfinished work carries on under its retry policy, with its attempts so
+    far counted, and only one process resubmits a given task.
+    """
+    session = current_session()
+    store = session.store()
+    run = store.run(run_id)
+    if run is None:
+        raise RunNotFound(
+            f"no run {run_id!r} in the run store {store.path}; `paracore ls` lists the runs"
+        )
+    backend = session.backend(run.backend)
+    return attach_run(
+        store,
+        run,
+        backend=backend,
+        limits=_limits_for(backend),
+        clock=session.clock,
+        sleep=session.sleep,
+        submit=_resubmit,
+        max_array_size=MAX_ARRAY_SIZE,
+    )
 
 
 def preview(spec: JobSpec, *, array_size: int | None = None, token: str | None = None) -> str:

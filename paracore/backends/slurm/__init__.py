@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import submitit
+
 from paracore.backends.base import RunningJob, Task
 from paracore.backends.slurm.accounting import JobRecord, query_jobs, query_queue
 from paracore.backends.slurm.cluster import ClusterQueries
@@ -26,6 +28,7 @@ from paracore.backends.slurm.polling import Poller
 from paracore.backends.submission import submit_through
 from paracore.core.cluster import ClusterInfo, PartitionLimits
 from paracore.core.defaults import with_builtin_defaults
+from paracore.core.names import log_folder
 from paracore.core.rules import (
     choose_parallelism,
     effective_parallelism,
@@ -145,6 +148,19 @@ class SlurmBackend:
                 )
             )
         return out
+
+    def reattach(
+        self,
+        spec: JobSpec,
+        job_id: str,
+        *,
+        array_index: int | None,
+        record_key: str,
+        describe: str,
+    ) -> RunningJob:
+        """A job submitted earlier, followed through this backend's poller and its files."""
+        job: submitit.SlurmJob[Any] = submitit.SlurmJob(folder=log_folder(spec), job_id=job_id)
+        return SubmititJob(job, array_index, describe, self.poller, self._clock, record_key)
 
     # -------------------------------------------------------------- after submitting
 

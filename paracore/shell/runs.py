@@ -1,0 +1,333 @@
+"""Runs: recording submissions in the store, re-attaching to them, and keeping handles in step.
+
+A submission claims its run in the store before ``sbatch`` (by content key: the identical
+work re-attaches instead of submitting again, see :func:`paracore.core.digest.content_key`),
+records every job id before control returns to the caller, and hands out handles whose
+:class:`RunLedger` writes each change to the store, takes a lease before resubmitting a task
+(only one process does), and reloads what another process changed. :func:`attach` rebuilds
+the handles of a recorded run, in input order, as if this process had submitted them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cloudpickle
+
+from paracore.backends.base import Backend, RunningJob, Task
+from paracore.core.config import RESUME_MODES
+from paracore.core.escalation import AttemptResources, attempt_resources, with_attempt_resources
+from paracore.core.lifecycle import Attempt, TaskState, decode, encode
+from paracore.core.names import job_name
+from paracore.core.rules import effective_parallelism
+from paracore.core.spec import JobSpec
+from paracore.errors import SpecError, StoreError
+from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
+from paracore.shell.private import owner_only, private_folder
+from paracore.shell.store import RunRow, RunStore, TaskRow
+
+__all__ = [
+    "LEASE_S",
+    "RESUME_MODES",
+    "RunLedger",
+    "attach_run",
+    "load_run_files",
+    "save_run_files",
+]
+
+LEASE_S = 600.0
+"""How long a process may hold a run's submission, or a task's resubmission, for itself."""
+ATTACH_WAIT_S = 120.0
+"""How long re-attaching waits for another process to record the jobs it is submitting."""
+
+
+def check_resume(value: object, source: str) -> str:
+    """The resume mode, or a SpecError naming what is accepted."""
+    if value not in RESUME_MODES:
+        raise SpecError("resume", value, "'auto', 'cache' or 'never'", source)
+    return str(value)
+
+
+# ---------------------------------------------------------------- the run's files
+
+
+def save_run_files(folder: Path, spec: JobSpec, tasks: Sequence[Task]) -> None:
+    """What resubmitting needs in another process: the checked spec and the prepared tasks."""
+    private_folder(folder)
+    with owner_only():
+        (folder / "spec.pkl").write_bytes(cloudpickle.dumps(spec))
+        (folder / "tasks.pkl").write_bytes(cloudpickle.dumps(list(tasks)))
+
+
+def load_run_files(folder: Path) -> tuple[JobSpec, list[Task]]:
+    """The spec and tasks :func:`save_run_files` kept."""
+    try:
+        spec = cloudpickle.loads((folder / "spec.pkl").read_bytes())
+        tasks = cloudpickle.loads((folder / "tasks.pkl").read_bytes())
+    except OSError as err:
+        raise StoreError(
+            f"the files of this run are gone ({err.strerror}: {err.filename}); its results, if "
+            "any, are still in its log folder, but it cannot be resubmitted"
+        ) from None
+    return spec, list(tasks)
+
+
+# ---------------------------------------------------------------- handles and the store
+
+
+def job_fields(handle: SubmitHandle) -> dict[str, Any]:
+    """What the store keeps about a handle's current attempt."""
+    res = handle.resources
+    return {
+        "job_id": handle.job_id,
+        "array_index": handle.array_index,
+        "stdout": handle.stdout_path,
+        "stderr": handle.stderr_path,
+        "partition": res.partition,
+        "mem_mb": res.mem_mb,
+        "time_min": res.time_min,
+        "exclude": ",".join(res.exclude) or None,
+    }
+
+
+def _ended(attempt: Attempt | None) -> dict[str, Any] | None:
+    if attempt is None:
+        return None
+    return {
+        "job_id": attempt.job_id,
+        "state": attempt.state,
+        "failure_class": None if attempt.failure_class is None else attempt.failure_class.value,
+        "exit_code": attempt.exit_code,
+        "nodes": attempt.nodes,
+    }
+
+
+class RunLedger:
+    """The store behind the handles of one run (see :class:`~paracore.shell.handle.Ledger`).
+
+    Times in the lifecycle are the session's clock; the store keeps wall-clock times, so a
+    process started later reads the same moment for a due retry.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        *,
+        clock: Callable[[], float],
+        job_for: Callable[[TaskRow], RunningJob],
+        versions: Mapping[int, int],
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._clock = clock
+        self._job_for = job_for
+        self._known = dict(versions)
+        self._pending: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []
+
+    def _to_wall(self, state: TaskState) -> dict[str, Any]:
+        data = encode(state)
+        if state.resubmit_at is not None:
+            data["resubmit_at"] = state.resubmit_at - self._clock() + time.time()
+        return data
+
+    def _from_wall(self, data: Mapping[str, Any]) -> TaskState:
+        data = dict(data)
+        if data.get("resubmit_at") is not None:
+            data["resubmit_at"] = data["resubmit_at"] - time.time() + self._clock()
+        return decode(data)
+
+    def changed(self, handle: SubmitHandle, ended: Attempt | None) -> None:
+        """Remember a change; it is written at the next :meth:`flush`."""
+        self._pending.append((handle._index, self._to_wall(handle.lifecycle), _ended(ended)))
+
+    def flush(self) -> None:
+        """Write every remembered change in one transaction."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._known.update(self.store.save_states(self.run_id, pending))
+
+    def may_resubmit(self, handles: Sequence[SubmitHandle]) -> list[SubmitHandle]:
+        """The handles whose resubmission lease this process now holds."""
+        self.flush()
+        taken = set(self.store.lease(self.run_id, [h._index for h in handles], LEASE_S))
+        return [h for h in handles if h._index in taken]
+
+    def resubmitted(self, handles: Sequence[SubmitHandle]) -> None:
+        """Record the new attempts (and release the leases)."""
+        self.flush()
+        jobs = [(h._index, job_fields(h)) for h in handles]
+        self._known.update(self.store.resubmitted(self.run_id, jobs))
+
+    def collected(self, handles: Sequence[SubmitHandle]) -> None:
+        """These outcomes reached the user."""
+        self.flush()
+        final = [h._index for h in handles if h.lifecycle.final]
+        if final:
+            self.store.collected(self.run_id, final)
+
+    def refresh(self, handles: Sequence[SubmitHandle]) -> None:
+        """Take what another process changed (a retry it submitted, an outcome it read)."""
+        versions = self.store.versions(self.run_id)
+        stale = [h for h in handles if versions.get(h._index, -1) > self._known.get(h._index, -1)]
+        if not stale:
+            return
+        rows = {row.idx: row for row in self.store.tasks(self.run_id)}
+        for handle in stale:
+            row = rows[handle._index]
+            job = None
+            if row.job_id is not None and row.job_id != handle.job_id:
+                job = self._job_for(row)
+            handle._replace(self._from_wall(row.state), job)
+            self._known[handle._index] = row.version
+
+
+# ---------------------------------------------------------------- re-attaching
+
+
+@attrs.frozen
+class RunParts:
+    """What building a run's handles needs, whether it was just submitted or is re-attached."""
+
+    run_id: str
+    kind: str
+    spec: JobSpec
+    backend: Backend
+    tasks: Sequence[Task]
+    labels: Sequence[str]
+    limits: LimitsFor
+    max_array_size: int
+    submit: Callable[[Backend, JobSpec, Sequence[Task], Sequence[str]], list[RunningJob]]
+
+
+def handles_for(
+    parts: RunParts,
+    jobs: Sequence[RunningJob],
+    states: Sequence[TaskState | None],
+    ledger: RunLedger | None,
+    parents: Sequence[SubmitHandle] = (),
+) -> list[SubmitHandle]:
+    """The run's handles in input order, able to resubmit (one job, or one array group)."""
+    spec = parts.spec
+    name = job_name(spec)
+    resources = attempt_resources(spec)
+
+    def resubmit(attempt: AttemptResources) -> RunningJob:
+        attempt_spec = with_attempt_resources(spec, attempt)
+        return parts.submit(parts.backend, attempt_spec, [parts.tasks[0]], [parts.labels[0]])[0]
+
+    handles = [
+        SubmitHandle(
+            job,
+            job_name=name,
+            retry=spec.retry,
+            resubmit=resubmit if parts.kind == "job" else None,
+            resources=resources,
+            limits=parts.limits,
+            parents=parents,
+            lifecycle=state,
+        )
+        for job, state in zip(jobs, states, strict=True)
+    ]
+    for index, handle in enumerate(handles):
+        handle._index = index
+        handle._ledger = ledger
+    if parts.kind == "map":
+
+        def resubmit_many(indices: Sequence[int], attempt: AttemptResources) -> list[RunningJob]:
+            attempt_spec = with_attempt_resources(spec, attempt)
+            out: list[RunningJob] = []
+            for start in range(0, len(indices), parts.max_array_size):
+                chunk = indices[start : start + parts.max_array_size]
+                out += parts.submit(
+                    parts.backend,
+                    attempt_spec,
+                    [parts.tasks[i] for i in chunk],
+                    [parts.labels[i] for i in chunk],
+                )
+            return out
+
+        RetryGroup(
+            handles,
+            resubmit_many,
+            retry=spec.retry,
+            parallelism=effective_parallelism(spec)[0],
+        )
+    return handles
+
+
+def wait_until_active(store: RunStore, run: RunRow, sleep: Callable[[float], None]) -> RunRow:
+    """The run once its submitter recorded the jobs (bounded by its lease and a wait)."""
+    deadline = time.time() + ATTACH_WAIT_S
+    while run.status == "submitting":
+        if time.time() > deadline or (run.owner_until or 0) < time.time():
+            raise StoreError(
+                f"run {run.id} is being submitted by {run.owner} and no job was recorded "
+                f"within {ATTACH_WAIT_S:.0f} s; try again, or submit anew with resume='never'"
+            )
+        sleep(0.5)
+        found = store.run(run.id)
+        if found is None:  # its submission failed and was forgotten
+            raise StoreError(f"run {run.id} was not submitted (its submission failed)")
+        run = found
+    return run
+
+
+def attach_run(
+    store: RunStore,
+    run: RunRow,
+    *,
+    backend: Backend,
+    limits: LimitsFor,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    submit: Callable[[Backend, JobSpec, Sequence[Task], Sequence[str]], list[RunningJob]],
+    max_array_size: int,
+) -> list[SubmitHandle]:
+    """The handles of a recorded run, in input order, usable as if submitted here."""
+    run = wait_until_active(store, run, sleep)
+    spec, tasks = load_run_files(Path(run.files))
+    rows = store.tasks(run.id)
+
+    def job_for(row: TaskRow) -> RunningJob:
+        if row.job_id is None:
+            raise StoreError(f"task {row.idx} of run {run.id} has no job recorded")
+        return backend.reattach(
+            spec,
+            row.job_id,
+            array_index=row.array_index,
+            record_key=row.record_key,
+            describe=row.label,
+        )
+
+    ledger = RunLedger(
+        store,
+        run.id,
+        clock=clock,
+        job_for=job_for,
+        versions={row.idx: row.version for row in rows},
+    )
+    parts = RunParts(
+        run_id=run.id,
+        kind=run.kind,
+        spec=spec,
+        backend=backend,
+        tasks=tasks,
+        labels=[row.label for row in rows],
+        limits=limits,
+        max_array_size=max_array_size,
+        submit=submit,
+    )
+    jobs = [job_for(row) for row in rows]
+    states = [ledger._from_wall(row.state) for row in rows]
+    return handles_for(parts, jobs, states, ledger)
+
+
+def forget_files(run: RunRow) -> None:
+    """Remove a run's own files (its spec and tasks), not its logs."""
+    shutil.rmtree(run.files, ignore_errors=True)

@@ -1,0 +1,616 @@
+"""The run store: every submission, its tasks and their attempts, in one SQLite file.
+
+One run is one ``submit`` or ``submit_map`` (or ``run_cmd``/``map_cmds``/``map_func``) call: a
+row in ``runs``, one row per task in ``tasks`` (its lifecycle state as JSON, its current job,
+a version that counts changes, a lease) and one row per attempt in ``attempts`` (job id,
+resources asked, how it ended, and accounting once read). Pickles and results stay on disk,
+where the rows point. The store is the only place paracore persists its state.
+
+SQLite in WAL mode with a busy timeout lets several processes (two terminals, the CLI and a
+script) use one store at once; a submission claims its run inside ``BEGIN IMMEDIATE``, so two
+processes calling the identical work at the same moment make one submission. The schema
+version is SQLite's ``user_version``; :data:`MIGRATIONS` brings an older file up to date, and
+a file written by a newer paracore is refused with what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from paracore.errors import StoreError
+from paracore.shell.private import OWNER_ONLY_UMASK, private_folder
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AttemptRow",
+    "RunRow",
+    "RunStore",
+    "TaskRow",
+    "this_process",
+]
+
+STORE_FILE = "runs.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, tasks, attempts
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        content_key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        created REAL NOT NULL,
+        status TEXT NOT NULL,
+        collected REAL,
+        owner TEXT,
+        owner_until REAL,
+        log_folder TEXT NOT NULL,
+        files TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        tags TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_key ON runs (content_key);
+    CREATE TABLE tasks (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        record_key TEXT NOT NULL,
+        job_id TEXT,
+        array_index INTEGER,
+        stdout TEXT,
+        stderr TEXT,
+        phase TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL,
+        collected INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE attempts (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        job_id TEXT NOT NULL,
+        array_index INTEGER,
+        submitted REAL NOT NULL,
+        partition TEXT,
+        mem_mb INTEGER,
+        time_min INTEGER,
+        exclude TEXT,
+        state TEXT,
+        failure_class TEXT,
+        exit_code TEXT,
+        nodes TEXT,
+        elapsed_s INTEGER,
+        max_rss_kb INTEGER,
+        start TEXT,
+        end TEXT,
+        stdout TEXT,
+        stderr TEXT,
+        PRIMARY KEY (run_id, idx, n)
+    );
+    """,
+)
+"""One script per schema version; applying scripts ``k..`` brings version ``k`` up to date."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def this_process() -> str:
+    """``host:pid``: who holds a lease, so a lease of a process that died can be taken over."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process that wrote ``owner`` still runs (only knowable on this host)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine: trust its lease until it expires
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@attrs.frozen
+class RunRow:
+    """One run as stored."""
+
+    id: str
+    content_key: str
+    name: str
+    kind: str
+    backend: str
+    created: float
+    status: str
+    collected: float | None
+    owner: str | None
+    owner_until: float | None
+    log_folder: str
+    files: str
+    summary: Mapping[str, Any] = attrs.field(eq=False)
+    tags: Mapping[str, str] = attrs.field(eq=False)
+
+
+@attrs.frozen
+class TaskRow:
+    """One task of a run: its current job and its lifecycle state (JSON, wall-clock times)."""
+
+    run_id: str
+    idx: int
+    label: str
+    record_key: str
+    job_id: str | None
+    array_index: int | None
+    stdout: str | None
+    stderr: str | None
+    phase: str
+    state: Mapping[str, Any] = attrs.field(eq=False)
+    version: int
+    lease_owner: str | None
+    lease_until: float | None
+    collected: bool
+
+
+@attrs.frozen
+class AttemptRow:
+    """One attempt of a task: the job, what it asked for, how it ended, what it used."""
+
+    run_id: str
+    idx: int
+    n: int
+    job_id: str
+    array_index: int | None
+    submitted: float
+    partition: str | None
+    mem_mb: int | None
+    time_min: int | None
+    exclude: str | None
+    state: str | None
+    failure_class: str | None
+    exit_code: str | None
+    nodes: str | None
+    elapsed_s: int | None
+    max_rss_kb: int | None
+    start: str | None
+    end: str | None
+    stdout: str | None
+    stderr: str | None
+
+
+def _run(row: sqlite3.Row) -> RunRow:
+    values = dict(row)
+    values["summary"] = json.loads(values["summary"])
+    values["tags"] = json.loads(values["tags"])
+    return RunRow(**values)
+
+
+def _task(row: sqlite3.Row) -> TaskRow:
+    values = dict(row)
+    values["state"] = json.loads(values["state"])
+    values["collected"] = bool(values["collected"])
+    return TaskRow(**values)
+
+
+class RunStore:
+    """The SQLite store in ``folder`` (``runs.db``, and ``runs/<id>/`` for each run's files).
+
+    Connections are short-lived and per call, so one ``RunStore`` serves any thread.
+    """
+
+    def __init__(self, folder: Path, *, clock: Any = time.time) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / STORE_FILE
+        self._clock = clock
+        self._ready = False
+
+    # -------------------------------------------------------------- the file
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            private_folder(self.folder)
+        old = os.umask(OWNER_ONLY_UMASK)
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as err:
+            raise self._error(err) from err
+        finally:
+            os.umask(old)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(conn)
+                self._ready = True
+        except sqlite3.Error as err:
+            conn.close()
+            raise self._error(err) from err
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the run store {self.path} was written by a newer paracore (schema "
+                f"{version}, this one knows {SCHEMA_VERSION}): upgrade paracore, or point "
+                "PARACORE_STORE at another folder"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process?
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _error(self, err: sqlite3.Error) -> StoreError:
+        text = str(err)
+        if "locked" in text or "busy" in text:
+            what = (
+                f"another process held it for more than {BUSY_TIMEOUT_MS // 1000} s; try "
+                "again, or see which process has it open (fuser)"
+            )
+        elif "malformed" in text or "not a database" in text:
+            what = (
+                "the file is damaged; move it aside (your logs and results stay where they "
+                "are) and paracore starts a new one"
+            )
+        else:
+            what = "check that the folder exists and is yours"
+        return StoreError(f"the run store {self.path} cannot be used ({text}): {what}")
+
+    @contextlib.contextmanager
+    def _transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise self._error(err) from err
+        finally:
+            conn.close()
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._connect()
+        try:
+            return list(conn.execute(sql, args))
+        except sqlite3.Error as err:
+            raise self._error(err) from err
+        finally:
+            conn.close()
+
+    # -------------------------------------------------------------- runs
+
+    def new_run_id(self) -> str:
+        """A fresh run id: 8 hex characters."""
+        return uuid.uuid4().hex[:8]
+
+    @contextlib.contextmanager
+    def claim(self, content_key: str, *, reuse: str) -> Iterator[tuple[Any, RunRow | None]]:
+        """Inside one write transaction: the run to re-attach to, or None to submit anew.
+
+        ``reuse`` is ``"auto"`` (a run still in flight, or finished but not collected),
+        ``"cache"`` (also a collected one) or ``"never"``. The caller inserts its new run in
+        the same transaction (with :meth:`insert_run`), so two processes never both submit.
+        """
+        with self._transaction() as conn:
+            found: RunRow | None = None
+            if reuse != "never":
+                rows = conn.execute(
+                    "SELECT * FROM runs WHERE content_key = ? AND status != 'cancelled' "
+                    "ORDER BY created DESC",
+                    (content_key,),
+                ).fetchall()
+                for row in map(_run, rows):
+                    if row.status == "submitting" and not self._lease_holds(row):
+                        continue  # its submitter died before recording any job
+                    if row.collected is None or reuse == "cache":
+                        found = row
+                        break
+            yield conn, found
+
+    def _lease_holds(self, run: RunRow) -> bool:
+        return owner_alive(run.owner) and (run.owner_until or 0) > self._clock()
+
+    def insert_run(
+        self,
+        conn: Any,
+        *,
+        run_id: str,
+        content_key: str,
+        name: str,
+        kind: str,
+        backend: str,
+        log_folder: str,
+        files: str,
+        summary: Mapping[str, Any],
+        tags: Mapping[str, str],
+        labels: Sequence[str],
+        record_keys: Sequence[str],
+        states: Sequence[Mapping[str, Any]],
+        lease_s: float,
+    ) -> None:
+        """A new run in the ``submitting`` status, held by this process for ``lease_s``."""
+        now = self._clock()
+        conn.execute(
+            "INSERT INTO runs (id, content_key, name, kind, backend, created, status, "
+            "owner, owner_until, log_folder, files, summary, tags) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                content_key,
+                name,
+                kind,
+                backend,
+                now,
+                this_process(),
+                now + lease_s,
+                log_folder,
+                files,
+                json.dumps(summary),
+                json.dumps(dict(tags)),
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO tasks (run_id, idx, label, record_key, phase, state) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, i, label, key, state["phase"], json.dumps(state))
+                for i, (label, key, state) in enumerate(
+                    zip(labels, record_keys, states, strict=True)
+                )
+            ],
+        )
+
+    def submitted(self, run_id: str, jobs: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Record the first attempt of each task ``(idx, job fields)`` and make the run active."""
+        now = self._clock()
+        with self._transaction() as conn:
+            self._record_attempts(conn, run_id, jobs, now)
+            conn.execute(
+                "UPDATE runs SET status = 'active', owner = NULL, owner_until = NULL WHERE id = ?",
+                (run_id,),
+            )
+
+    def _record_attempts(
+        self, conn: Any, run_id: str, jobs: Sequence[tuple[int, Mapping[str, Any]]], now: float
+    ) -> None:
+        for idx, job in jobs:
+            n = conn.execute(
+                "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND idx = ?", (run_id, idx)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO attempts (run_id, idx, n, job_id, array_index, submitted, "
+                "partition, mem_mb, time_min, exclude, stdout, stderr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    idx,
+                    n + 1,
+                    job["job_id"],
+                    job.get("array_index"),
+                    now,
+                    job.get("partition"),
+                    job.get("mem_mb"),
+                    job.get("time_min"),
+                    job.get("exclude"),
+                    job.get("stdout"),
+                    job.get("stderr"),
+                ),
+            )
+            conn.execute(
+                "UPDATE tasks SET job_id = ?, array_index = ?, stdout = ?, stderr = ?, "
+                "version = version + 1 WHERE run_id = ? AND idx = ?",
+                (
+                    job["job_id"],
+                    job.get("array_index"),
+                    job.get("stdout"),
+                    job.get("stderr"),
+                    run_id,
+                    idx,
+                ),
+            )
+
+    def resubmitted(
+        self, run_id: str, jobs: Sequence[tuple[int, Mapping[str, Any]]]
+    ) -> dict[int, int]:
+        """Record a new attempt of each task ``(idx, job fields)``, release its lease; the
+        tasks' new versions."""
+        with self._transaction() as conn:
+            self._record_attempts(conn, run_id, jobs, self._clock())
+            conn.executemany(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL "
+                "WHERE run_id = ? AND idx = ?",
+                [(run_id, idx) for idx, _ in jobs],
+            )
+            return self._versions(conn, run_id, [idx for idx, _ in jobs])
+
+    @staticmethod
+    def _versions(conn: Any, run_id: str, indices: Sequence[int]) -> dict[int, int]:
+        return {
+            idx: conn.execute(
+                "SELECT version FROM tasks WHERE run_id = ? AND idx = ?", (run_id, idx)
+            ).fetchone()[0]
+            for idx in dict.fromkeys(indices)
+        }
+
+    def save_states(
+        self,
+        run_id: str,
+        states: Sequence[tuple[int, Mapping[str, Any], Mapping[str, Any] | None]],
+    ) -> dict[int, int]:
+        """Write tasks' lifecycle states and, for an attempt that ended, how it ended; the
+        tasks' new versions."""
+        if not states:
+            return {}
+        with self._transaction() as conn:
+            for idx, state, ended in states:
+                conn.execute(
+                    "UPDATE tasks SET phase = ?, state = ?, version = version + 1 "
+                    "WHERE run_id = ? AND idx = ?",
+                    (state["phase"], json.dumps(state), run_id, idx),
+                )
+                if ended is not None:
+                    conn.execute(
+                        "UPDATE attempts SET state = ?, failure_class = ?, exit_code = ?, "
+                        "nodes = ? WHERE run_id = ? AND idx = ? AND job_id = ?",
+                        (
+                            ended.get("state"),
+                            ended.get("failure_class"),
+                            ended.get("exit_code"),
+                            ended.get("nodes"),
+                            run_id,
+                            idx,
+                            ended["job_id"],
+                        ),
+                    )
+            return self._versions(conn, run_id, [idx for idx, _, _ in states])
+
+    def lease(self, run_id: str, indices: Iterable[int], seconds: float) -> list[int]:
+        """Take the resubmission lease of these tasks; the indices this process now holds.
+
+        A task leased by another live process within its lease is not taken: that process
+        resubmits it, and this one follows the store.
+        """
+        now = self._clock()
+        me = this_process()
+        taken: list[int] = []
+        with self._transaction() as conn:
+            for idx in indices:
+                row = conn.execute(
+                    "SELECT lease_owner, lease_until FROM tasks WHERE run_id = ? AND idx = ?",
+                    (run_id, idx),
+                ).fetchone()
+                owner, until = row["lease_owner"], row["lease_until"]
+                if owner not in (None, me) and (until or 0) > now and owner_alive(owner):
+                    continue
+                conn.execute(
+                    "UPDATE tasks SET lease_owner = ?, lease_until = ? "
+                    "WHERE run_id = ? AND idx = ?",
+                    (me, now + seconds, run_id, idx),
+                )
+                taken.append(idx)
+        return taken
+
+    def release(self, run_id: str, indices: Iterable[int]) -> None:
+        """Give up this process's leases on these tasks."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL "
+                "WHERE run_id = ? AND idx = ? AND lease_owner = ?",
+                [(run_id, idx, this_process()) for idx in indices],
+            )
+
+    def collected(self, run_id: str, indices: Iterable[int]) -> None:
+        """These tasks' outcomes were handed to the user; the run is collected once all are."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE tasks SET collected = 1 WHERE run_id = ? AND idx = ?",
+                [(run_id, idx) for idx in indices],
+            )
+            left = conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE run_id = ? AND collected = 0", (run_id,)
+            ).fetchone()[0]
+            if left == 0:
+                conn.execute(
+                    "UPDATE runs SET collected = ? WHERE id = ? AND collected IS NULL",
+                    (self._clock(), run_id),
+                )
+
+    def set_status(self, run_id: str, status: str) -> None:
+        """Mark a run ``active`` or ``cancelled``."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
+
+    def save_accounting(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Cache what sacct said about finished attempts (elapsed, MaxRSS, node, times)."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE attempts SET elapsed_s = :elapsed_s, max_rss_kb = :max_rss_kb, "
+                "nodes = COALESCE(nodes, :nodes), start = :start, end = :end, "
+                "state = COALESCE(state, :state), exit_code = COALESCE(exit_code, :exit_code) "
+                "WHERE job_id = :job_id",
+                rows,
+            )
+
+    def delete(self, run_id: str) -> None:
+        """Forget a run (its rows; the caller removes its files)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # -------------------------------------------------------------- reading
+
+    def run(self, run_id: str) -> RunRow | None:
+        """The run whose id is ``run_id`` or starts with it (unique prefixes work)."""
+        rows = self._read("SELECT * FROM runs WHERE id LIKE ? ORDER BY created", (f"{run_id}%",))
+        exact = [r for r in rows if r["id"] == run_id]
+        if exact:
+            return _run(exact[0])
+        if len(rows) == 1:
+            return _run(rows[0])
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows)
+            raise StoreError(f"run id {run_id!r} is ambiguous: it starts {ids}")
+        return None
+
+    def runs(self) -> list[RunRow]:
+        """Every run, newest first."""
+        return [_run(r) for r in self._read("SELECT * FROM runs ORDER BY created DESC")]
+
+    def tasks(self, run_id: str) -> list[TaskRow]:
+        """The run's tasks in input order."""
+        rows = self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY idx", (run_id,))
+        return [_task(r) for r in rows]
+
+    def versions(self, run_id: str) -> dict[int, int]:
+        """Each task's change counter: a handle reloads a task whose counter moved."""
+        rows = self._read("SELECT idx, version FROM tasks WHERE run_id = ?", (run_id,))
+        return {r["idx"]: r["version"] for r in rows}
+
+    def attempts(self, run_id: str) -> list[AttemptRow]:
+        """Every attempt of the run, by task and attempt number."""
+        rows = self._read("SELECT * FROM attempts WHERE run_id = ? ORDER BY idx, n", (run_id,))
+        return [AttemptRow(**dict(r)) for r in rows]
+
+    def phase_counts(self) -> dict[str, dict[str, int]]:
+        """Per run, how many tasks are in each phase (one query for ``paracore ls``)."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("SELECT run_id, phase, COUNT(*) AS n FROM tasks GROUP BY 1, 2"):
+            counts.setdefault(row["run_id"], {})[row["phase"]] = row["n"]
+        return counts
