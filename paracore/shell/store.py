@@ -199,6 +199,13 @@ class AttemptRow:
     stderr: str | None
 
 
+def _text(cache: dict[int, str], state: Mapping[str, Any]) -> str:
+    """The state as JSON, written once per distinct state object."""
+    if id(state) not in cache:
+        cache[id(state)] = json.dumps(state)
+    return cache[id(state)]
+
+
 def _run(row: sqlite3.Row) -> RunRow:
     values = dict(row)
     values["summary"] = json.loads(values["summary"])
@@ -387,11 +394,12 @@ class RunStore:
                 json.dumps(dict(tags)),
             ),
         )
+        texts: dict[int, str] = {}  # the tasks of a run mostly share one starting state
         conn.executemany(
             "INSERT INTO tasks (run_id, idx, label, record_key, phase, state) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (run_id, i, label, key, state["phase"], json.dumps(state))
+                (run_id, i, label, key, state["phase"], _text(texts, state))
                 for i, (label, key, state) in enumerate(
                     zip(labels, record_keys, states, strict=True)
                 )
@@ -411,18 +419,20 @@ class RunStore:
     def _record_attempts(
         self, conn: Any, run_id: str, jobs: Sequence[tuple[int, Mapping[str, Any]]], now: float
     ) -> None:
-        for idx, job in jobs:
-            n = conn.execute(
-                "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND idx = ?", (run_id, idx)
-            ).fetchone()[0]
+        made = dict(
             conn.execute(
-                "INSERT INTO attempts (run_id, idx, n, job_id, array_index, submitted, "
-                "partition, mem_mb, time_min, exclude, stdout, stderr) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "SELECT idx, COUNT(*) FROM attempts WHERE run_id = ? GROUP BY idx", (run_id,)
+            ).fetchall()
+        )
+        conn.executemany(
+            "INSERT INTO attempts (run_id, idx, n, job_id, array_index, submitted, "
+            "partition, mem_mb, time_min, exclude, stdout, stderr) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
                     run_id,
                     idx,
-                    n + 1,
+                    made.get(idx, 0) + 1,
                     job["job_id"],
                     job.get("array_index"),
                     now,
@@ -432,11 +442,14 @@ class RunStore:
                     job.get("exclude"),
                     job.get("stdout"),
                     job.get("stderr"),
-                ),
-            )
-            conn.execute(
-                "UPDATE tasks SET job_id = ?, array_index = ?, stdout = ?, stderr = ?, "
-                "version = version + 1 WHERE run_id = ? AND idx = ?",
+                )
+                for idx, job in jobs
+            ],
+        )
+        conn.executemany(
+            "UPDATE tasks SET job_id = ?, array_index = ?, stdout = ?, stderr = ?, "
+            "version = version + 1 WHERE run_id = ? AND idx = ?",
+            [
                 (
                     job["job_id"],
                     job.get("array_index"),
@@ -444,8 +457,10 @@ class RunStore:
                     job.get("stderr"),
                     run_id,
                     idx,
-                ),
-            )
+                )
+                for idx, job in jobs
+            ],
+        )
 
     def resubmitted(
         self, run_id: str, jobs: Sequence[tuple[int, Mapping[str, Any]]]
