@@ -304,7 +304,6 @@ def test_an_interrupt_during_submission_waits_for_the_record(tmp_path: Path) -> 
     import signal
 
     from paracore.backends.local import LocalBackend
-    from paracore.shell.records import SUBMISSIONS_FILE
 
     class InterruptedLocal(LocalBackend):
         """The local backend, interrupted by Ctrl-C in the middle of submitting."""
@@ -321,7 +320,9 @@ def test_an_interrupt_during_submission_waits_for_the_record(tmp_path: Path) -> 
             job_name="interrupted",
             config={"log_dir": str(tmp_path / "logs")},
         )
-    folder = tmp_path / "logs" / "interrupted"
-    (record,) = [json.loads(line) for line in (folder / SUBMISSIONS_FILE).read_text().splitlines()]
-    assert len(record["job_ids"]) == 2 and record["backend"] == "local"
+    store = session.store()
+    (run,) = store.runs()
+    assert (run.status, run.backend) == ("active", "local")
+    assert all(task.job_id for task in store.tasks(run.id))
+    assert json.dumps(run.summary)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -3,7 +3,6 @@ files are private, sacct silence is survived, and an interrupted submission is r
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,7 +16,6 @@ import pytest
 
 import paracore as pc
 from paracore.errors import SchedulerUnreachable
-from paracore.shell.records import SUBMISSIONS_FILE
 from tests.slurm_helpers import QUICK, wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
@@ -156,8 +154,10 @@ def test_sigterm_during_a_map_submission_leaves_it_recorded(tmp_path: Path) -> N
     assert proc.returncode == -signal.SIGTERM
     assert b"returned" not in out
     folder = Path("paracore_logs") / name
-    (record,) = [json.loads(line) for line in (folder / SUBMISSIONS_FILE).read_text().splitlines()]
-    ids = record["job_ids"]
+    store = pc.Session().store()
+    (run,) = store.runs()
+    assert run.status == "active"
+    ids = [task.job_id for task in store.tasks(run.id)]
     assert len(ids) == 3 and len({i.split("_")[0] for i in ids}) == 1
     assert not [p for p in folder.glob("*.pkl") if re.fullmatch(r"[0-9a-f]{32}\.pkl", p.name)]
     assert all((folder / f"{i}_submitted.pkl").exists() for i in ids)

@@ -111,8 +111,8 @@ def test_the_runs_commands(tmp_path: Path) -> None:
     code, text = _cli("manifest", listed["id"], "--format", "csv")
     assert text.splitlines()[0].startswith("run_id,task,attempt,job_id")
     assert _cli("gc", "--older-than", "1", "--dry-run")[1].startswith("would remove 0")
-    code, text = _cli("rm", listed["id"])
-    assert code == 0 and "removed its record" in text
+    code, text = _cli("rm", listed["id"], "--json")
+    assert code == 0 and json.loads(text)["run"] == listed["id"]
     assert json.loads(_cli("ls", "--json")[1]) == []
     assert not any(tmp_path.joinpath("cli-run").glob(f"{handles[0].job_id}_*"))
 

@@ -98,6 +98,13 @@ def _task_state(task: TaskRow, live: Mapping[str, str]) -> str:
     return live.get(task.job_id or "", "submitted").lower()
 
 
+def _status_of(run: RunRow, tasks: Sequence[TaskRow]) -> str:
+    """submitting, in flight, finished or cancelled."""
+    if run.status in ("cancelled", "submitting"):
+        return run.status
+    return "finished" if all(t.phase in FINAL_PHASES for t in tasks) else "in flight"
+
+
 def _counts(states: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for state in states:
@@ -124,7 +131,7 @@ def runs_listing(store: RunStore) -> list[dict[str, Any]]:
                 "kind": run.kind,
                 "backend": run.backend,
                 "created": _when(run.created),
-                "status": run.status,
+                "status": _status_of(run, tasks[run.id]),
                 "collected": run.collected is not None,
                 "tasks": len(states),
                 "done": done,
@@ -175,7 +182,7 @@ def run_status(store: RunStore, run_id: str) -> dict[str, Any]:
         "kind": run.kind,
         "backend": run.backend,
         "created": _when(run.created),
-        "status": run.status,
+        "status": _status_of(run, tasks),
         "collected": _when(run.collected),
         "log_folder": run.log_folder,
         "summary": dict(run.summary),
@@ -304,7 +311,10 @@ def _cancel(args: argparse.Namespace, out: TextIO) -> int:
     store = _store()
     run = _run(store, args.run)
     jobs = cancel_run(store, run)
-    out.write(f"run {run.id}: cancelled {len(jobs)} job(s) {' '.join(jobs)}\n".rstrip() + "\n")
+    if args.json:
+        out.write(json.dumps({"run": run.id, "cancelled": jobs}) + "\n")
+    else:
+        out.write(f"run {run.id}: cancelled {len(jobs)} job(s) {' '.join(jobs)}".rstrip() + "\n")
     return 0
 
 
@@ -338,14 +348,19 @@ def _rm(args: argparse.Namespace, out: TextIO) -> int:
     run = _run(store, args.run)
     if in_flight(store, run):
         if not args.force:
-            out.write(
+            message = (
                 f"run {run.id} is still in flight: `paracore cancel {run.id}` first, or rm "
-                "--force (which cancels it)\n"
+                "--force (which cancels it)"
             )
+            out.write(json.dumps({"run": run.id, "error": message}) if args.json else message)
+            out.write("\n")
             return 1
         cancel_run(store, run)
     removed = remove_run(store, run)
-    out.write(f"run {run.id}: removed its record and {removed} file(s)\n")
+    if args.json:
+        out.write(json.dumps({"run": run.id, "removed_files": removed}) + "\n")
+    else:
+        out.write(f"run {run.id}: removed its record and {removed} file(s)\n")
     return 0
 
 
@@ -463,11 +478,13 @@ def add_runs_commands(commands: Any) -> None:
 
     cancel = commands.add_parser("cancel", help="cancel a run's unfinished jobs")
     cancel.add_argument("run", help="the run id")
+    cancel.add_argument("--json", action="store_true", help="print JSON for scripts")
     cancel.set_defaults(handler=_cancel)
 
     rm = commands.add_parser("rm", help="remove a run's record and files")
     rm.add_argument("run", help="the run id")
     rm.add_argument("--force", action="store_true", help="cancel it first if still in flight")
+    rm.add_argument("--json", action="store_true", help="print JSON for scripts")
     rm.set_defaults(handler=_rm)
 
     gc = commands.add_parser("gc", help="remove finished runs older than some days")

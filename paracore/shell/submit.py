@@ -35,7 +35,6 @@ from paracore.runtime.tasks import CallTask, CommandTask
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.handle import LimitsFor, SubmitHandle
 from paracore.shell.private import owner_only, private_folder, trusted_folder
-from paracore.shell.records import record_submission, signals_deferred
 from paracore.shell.runs import (
     LEASE_S,
     RunLedger,
@@ -46,6 +45,7 @@ from paracore.shell.runs import (
     save_run_files,
 )
 from paracore.shell.session import current_session
+from paracore.shell.signals import signals_deferred
 
 __all__ = [
     "MAX_ARRAY_SIZE",
@@ -167,17 +167,14 @@ def _submit(
 
     The log folder is made (or tightened to) 0700 first, and the umask is 077 while the
     backend submits, so pickles, records and the logs Slurm writes are 0600. SIGINT and
-    SIGTERM wait until the submission is over and recorded (``on_submitted``: the run store;
-    and ``submissions.jsonl`` in the log folder), so an interrupted submission never leaves
-    jobs nobody knows about.
+    SIGTERM wait until the submission is over and recorded (``on_submitted``: the run
+    store), so an interrupted submission never leaves jobs nobody knows about.
     """
     folder = Path(log_folder(spec))
     if backend.keeps_files:
         private_folder(folder)
     with signals_deferred(), owner_only():
         jobs = backend.submit(spec, tasks, describes, after=after)
-        if backend.keeps_files:
-            record_submission(folder, backend.name, job_name(spec), jobs, after)
         if on_submitted is not None:
             on_submitted(jobs)
     return jobs
@@ -291,23 +288,24 @@ def _start(
             max_array_size=max_array_size,
         )
     jobs: list[RunningJob] = []
-    try:
-        for chunk in chunks:
-            offset = len(jobs)
+    with signals_deferred():  # an interruption lands after all parts are recorded, or undone
+        try:
+            for chunk in chunks:
+                offset = len(jobs)
 
-            def recorded(submitted: list[RunningJob], offset: int = offset) -> None:
-                store.submitted(
-                    run_id,
-                    [(offset + i, _fields(job, spec)) for i, job in enumerate(submitted)],
-                )
+                def recorded(submitted: list[RunningJob], offset: int = offset) -> None:
+                    store.submitted(
+                        run_id,
+                        [(offset + i, _fields(job, spec)) for i, job in enumerate(submitted)],
+                    )
 
-            jobs += _submit(backend, spec, tasks[chunk], describes[chunk], after, recorded)
-    except BaseException:
-        if jobs:  # a later part failed: all or nothing
-            backend.cancel([j.job_id for j in jobs])
-        store.delete(run_id)
-        shutil.rmtree(files, ignore_errors=True)
-        raise
+                jobs += _submit(backend, spec, tasks[chunk], describes[chunk], after, recorded)
+        except BaseException:
+            if jobs:  # a later part failed: all or nothing
+                backend.cancel([j.job_id for j in jobs])
+            store.delete(run_id)
+            shutil.rmtree(files, ignore_errors=True)
+            raise
     ledger = RunLedger(
         store,
         run_id,
