@@ -12,7 +12,7 @@ from typing import Any
 
 from paracore.core.sentinel import NOT_GIVEN
 from paracore.core.spec import JobSpec
-from paracore.core.transforms import with_config
+from paracore.core.transforms import apply_fills, config_fills
 
 __all__ = ["BUILTIN_DEFAULTS", "BUILTIN_SOURCE", "with_builtin_defaults"]
 
@@ -28,6 +28,7 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = {
 """The lowest configuration layer: safe values for a shared cluster."""
 
 BUILTIN_SOURCE = "built-in defaults"
+_BUILTIN_FILLS = config_fills(BUILTIN_DEFAULTS, BUILTIN_SOURCE)  # an immutable value
 
 
 def _resolved(spec: JobSpec) -> bool:
@@ -48,4 +49,4 @@ def with_builtin_defaults(spec: JobSpec) -> JobSpec:
     """Fill whatever is still unset from the built-in defaults, the lowest layer."""
     if _resolved(spec):
         return spec
-    return with_config(BUILTIN_DEFAULTS, spec, source=BUILTIN_SOURCE)
+    return apply_fills(_BUILTIN_FILLS, spec)

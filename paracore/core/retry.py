@@ -52,6 +52,8 @@ def _jitter(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
 
 
 def _failure_classes(value: object) -> frozenset[FailureClass]:
+    if isinstance(value, frozenset) and all(isinstance(v, FailureClass) for v in value):
+        return value  # already canonical (every evolve of a policy passes it again)
     if isinstance(value, str | FailureClass):
         value = (value,)
     try:

@@ -243,9 +243,10 @@ def _env_merge(_inst: object, _attr: attrs.Attribute[Any], value: object) -> Non
         )
 
 
-def _env_pairs(
+def env_pairs(
     value: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None,
 ) -> tuple[tuple[str, str], ...]:
+    """Environment variables as sorted (name, value) pairs, names and values checked."""
     if value is None:
         return ()
     items = value.items() if isinstance(value, Mapping) else value
@@ -281,7 +282,7 @@ class EnvPolicy:
     """
 
     merge: EnvMerge = attrs.field(default="inherit", validator=_env_merge)
-    overlay: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_env_pairs)
+    overlay: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=env_pairs)
     setup: str | NotGiven | None = attrs.field(default=NOT_GIVEN, validator=_optional_setup)
 
 

@@ -24,14 +24,17 @@ from toolz import compose_left
 from paracore.core.failures import FailureClass
 from paracore.core.keys import CONFIG_KEYS, RESOURCE_FIELDS
 from paracore.core.sentinel import NOT_GIVEN, NotGiven
-from paracore.core.spec import JobSpec, Resources
+from paracore.core.spec import JobSpec, Resources, env_pairs
 from paracore.core.units import parse_memory, parse_walltime
 from paracore.errors import SpecError
 
 __all__ = [
+    "ConfigFills",
     "Curried",
     "Transform",
+    "apply_fills",
     "autotuned",
+    "config_fills",
     "preset",
     "resource_changes",
     "with_array",
@@ -55,22 +58,33 @@ Transform = Callable[[JobSpec], JobSpec]
 
 @attrs.frozen(repr=False)
 class Curried:
-    """A transform with every argument but the spec given: ``fn(*args, spec, **kwargs)``."""
+    """A transform with every argument but the spec given: ``fn(*args, spec, **kwargs)``.
+
+    ``shown`` is how it was written (for ``repr``) when ``fn`` is a prepared form of it.
+    """
 
     fn: Callable[..., JobSpec]
     args: tuple[Any, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
+    shown: str = attrs.field(default="", eq=False)
 
     def __call__(self, spec: JobSpec) -> JobSpec:
         return self.fn(*self.args, spec, **dict(self.kwargs))
 
     def __repr__(self) -> str:
+        if self.shown:
+            return self.shown
         shown = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
         return f"{self.fn.__name__}({', '.join(shown)})"
 
 
 def _curried(fn: Callable[..., JobSpec], *args: Any, **kwargs: Any) -> Curried:
     return Curried(fn, args, tuple(kwargs.items()))
+
+
+def _written(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(shown)})"
 
 
 # ---------------------------------------------------------------- resources
@@ -114,14 +128,22 @@ def with_resources(spec: JobSpec, **changes: Any) -> JobSpec: ...
 def with_resources(spec: JobSpec | NotGiven = NOT_GIVEN, **changes: Any) -> JobSpec | Curried:
     """Set resources: partition, account, qos, cpus_per_task, mem/mem_gb, time/time_min, gpus,
     array_parallelism, extra. ``extra`` is merged key by key into existing extras."""
-    if spec is NOT_GIVEN:
-        return _curried(with_resources, **changes)
-    fields = resource_changes(changes, "with_resources")
+    fields = resource_changes(changes, "with_resources")  # parsed once, also when curried
     if "extra" in fields:
-        merged = dict(spec.resources.extra)
-        merged.update(Resources(extra=fields["extra"]).extra)
-        fields["extra"] = merged
-    return _evolve_resources(spec, fields, "with_resources")
+        fields["extra"] = Resources(extra=fields["extra"]).extra
+    if spec is NOT_GIVEN:
+        return Curried(
+            _with_fields, (tuple(fields.items()),), shown=_written("with_resources", (), changes)
+        )
+    return _with_fields(tuple(fields.items()), spec)
+
+
+def _with_fields(fields: tuple[tuple[str, Any], ...], spec: JobSpec) -> JobSpec:
+    """``spec`` with canonical resource fields set (``extra`` merged option by option)."""
+    changes = dict(fields)
+    if "extra" in changes:
+        changes["extra"] = {**dict(spec.resources.extra), **dict(changes["extra"])}
+    return _evolve_resources(spec, changes, "with_resources")
 
 
 @overload
@@ -170,7 +192,7 @@ def with_env(
         return _curried(with_env, overlay, merge=merge, setup=setup)
     env = spec.env
     combined = dict(env.overlay)
-    combined.update(dict(attrs.evolve(env, overlay=overlay).overlay))
+    combined.update(dict(env_pairs(overlay)))
     changes: dict[str, Any] = {"overlay": combined}
     if merge is not None:
         changes["merge"] = merge
@@ -364,10 +386,6 @@ def with_start_jitter(seconds: float, spec: JobSpec | NotGiven = NOT_GIVEN) -> J
 # ---------------------------------------------------------------- configuration
 
 
-def _fill(current: Any, value: Any) -> Any:
-    return value if current is NOT_GIVEN else current
-
-
 @overload
 def with_config(
     config: Mapping[str, Any], spec: NotGiven = ..., *, source: str = "config"
@@ -382,8 +400,32 @@ def with_config(
     Configuration never overrides what the caller set (``None`` counts as set: "cleared").
     ``extra`` options merge, the spec's winning per option.
     """
+    fills = config_fills(config, source)  # checked and parsed once, also when curried
     if spec is NOT_GIVEN:
-        return _curried(with_config, config, source=source)
+        return Curried(
+            apply_fills, (fills,), shown=_written("with_config", (config,), {"source": source})
+        )
+    return apply_fills(fills, spec)
+
+
+@attrs.frozen
+class ConfigFills:
+    """A flat configuration mapping, checked and in canonical units, ready to fill specs."""
+
+    resources: tuple[tuple[str, Any], ...]
+    extra: tuple[tuple[str, Any], ...]
+    other: tuple[tuple[str, Any], ...]  # spec fields: cluster, backend, log_dir, ...
+    setup: Any = NOT_GIVEN
+    template: Any = NOT_GIVEN
+    max_len: Any = NOT_GIVEN
+    source: str = "config"
+
+
+_OTHER_KEYS = ("cluster", "backend", "log_dir", "start_jitter_s")
+
+
+def config_fills(config: Mapping[str, Any], source: str = "config") -> ConfigFills:
+    """Check a flat configuration mapping and put it in canonical units (pure)."""
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise SpecError(
@@ -392,28 +434,41 @@ def with_config(
     resources = resource_changes(
         {k: v for k, v in config.items() if k in RESOURCE_FIELDS and k != "extra"}, source
     )
+    return ConfigFills(
+        resources=tuple(resources.items()),
+        extra=Resources(extra=config.get("extra")).extra,
+        other=tuple((k, config[k]) for k in _OTHER_KEYS if k in config),
+        setup=config.get("default_env", NOT_GIVEN),
+        template=config.get("default_job_name", NOT_GIVEN),
+        max_len=config.get("max_len", NOT_GIVEN),
+        source=source,
+    )
+
+
+def apply_fills(fills: ConfigFills, spec: JobSpec) -> JobSpec:
+    """Fill every field ``spec`` has not set from ``fills`` (``extra`` merged, spec wins)."""
     current = spec.resources
-    fills = {k: _fill(getattr(current, k), v) for k, v in resources.items()}
-    fills["extra"] = {**dict(Resources(extra=config.get("extra")).extra), **dict(current.extra)}
-    spec = _evolve_resources(spec, fills, source)
+    changes = {k: v for k, v in fills.resources if getattr(current, k) is NOT_GIVEN}
+    if fills.extra:
+        changes["extra"] = {**dict(fills.extra), **dict(current.extra)}
+    top: dict[str, Any] = {k: v for k, v in fills.other if getattr(spec, k) is NOT_GIVEN}
+    if changes:
+        top["resources"] = changes
+    if spec.env.setup is NOT_GIVEN and fills.setup is not NOT_GIVEN:
+        top["env"] = attrs.evolve(spec.env, setup=fills.setup)
+    naming: dict[str, Any] = {}
+    if spec.naming.template is NOT_GIVEN and fills.template is not NOT_GIVEN:
+        naming["template"] = fills.template
+    if spec.naming.max_len is NOT_GIVEN and fills.max_len is not NOT_GIVEN:
+        naming["max_len"] = fills.max_len
     try:
-        return attrs.evolve(
-            spec,
-            env=attrs.evolve(
-                spec.env, setup=_fill(spec.env.setup, config.get("default_env", NOT_GIVEN))
-            ),
-            naming=attrs.evolve(
-                spec.naming,
-                template=_fill(spec.naming.template, config.get("default_job_name", NOT_GIVEN)),
-                max_len=_fill(spec.naming.max_len, config.get("max_len", NOT_GIVEN)),
-            ),
-            cluster=_fill(spec.cluster, config.get("cluster", NOT_GIVEN)),
-            backend=_fill(spec.backend, config.get("backend", NOT_GIVEN)),
-            log_dir=_fill(spec.log_dir, config.get("log_dir", NOT_GIVEN)),
-            start_jitter_s=_fill(spec.start_jitter_s, config.get("start_jitter_s", NOT_GIVEN)),
-        )
+        if "resources" in top:
+            top["resources"] = attrs.evolve(current, **top["resources"])
+        if naming:
+            top["naming"] = attrs.evolve(spec.naming, **naming)
+        return attrs.evolve(spec, **top) if top else spec
     except SpecError as err:
-        raise SpecError(err.field, err.value, err.accepted, err.source or source) from None
+        raise SpecError(err.field, err.value, err.accepted, err.source or fills.source) from None
 
 
 # Keys a recommendation may carry, and the resource they set.
