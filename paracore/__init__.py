@@ -38,6 +38,8 @@ _WHERE: dict[str, str] = {
     "RemoteError": "paracore.errors",
     "ResolvedConfig": "paracore.core.config",
     "Resources": "paracore.core.spec",
+    "ItemHandle": "paracore.shell.chunked",
+    "ItemHandles": "paracore.shell.chunked",
     "RetryGroup": "paracore.shell.handle",
     "RetryPolicy": "paracore.core.retry",
     "RunNotFound": "paracore.errors",
@@ -102,6 +104,8 @@ __all__ = [
     "DependencyError",
     "EnvPolicy",
     "FailureClass",
+    "ItemHandle",
+    "ItemHandles",
     "JobFailedError",
     "JobSpec",
     "JobTimeoutError",
@@ -230,6 +234,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
         SubmissionError,
     )
     from paracore.runtime.tasks import CommandResult
+    from paracore.shell.chunked import ItemHandle, ItemHandles
     from paracore.shell.config_files import resolve, with_preset
     from paracore.shell.handle import RetryGroup, SubmitHandle, gather
     from paracore.shell.pilot import autotune_from_pilot

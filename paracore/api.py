@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import attrs
@@ -30,10 +30,12 @@ from paracore.core.transforms import (
     with_start_jitter,
 )
 from paracore.errors import KeywordError, SpecError
+from paracore.shell.chunked import ItemHandle
 from paracore.shell.config_files import resolve
 from paracore.shell.handle import SubmitHandle
+from paracore.shell.maps import submit_items
 from paracore.shell.pilot import autotune_from_pilot as autotune_from_pilot
-from paracore.shell.submit import submit, submit_map
+from paracore.shell.submit import submit
 
 __all__ = ["autotune_from_pilot", "map_cmds", "map_func", "run_cmd"]
 
@@ -247,15 +249,18 @@ def map_cmds(
     cluster: str | None = None,
     preset: str | Transform | None = None,
     resume: str | None = None,
-) -> list[SubmitHandle]:
-    """Submit shell commands as ONE Slurm array, throttled by ``array_parallelism``.
+    chunk_size: int | str = "auto",
+    pilot: Any = None,
+) -> Sequence[SubmitHandle | ItemHandle]:
+    """Run shell commands as ONE Slurm array, throttled by ``array_parallelism``.
 
     Handles come back in input order; each ``result()`` gives a CommandResult.
     ``array_parallelism="auto"`` takes the partition's idle cores at submit time (capped by
-    the profile's ``max_array_parallelism``).
+    the profile's ``max_array_parallelism``). Many commands are packed ``chunk_size`` per
+    array task (``"auto"``: from the cluster's size and ``pilot``'s durations; docs/maps.md).
     """
-    payloads = [Command(c) for c in _many(cmds, "cmds", "a list of shell commands")]
-    if not payloads:
+    commands = _many(cmds, "cmds", "a list of shell commands")
+    if not commands:
         return []
     keywords = Keywords(
         job_name=job_name,
@@ -279,8 +284,8 @@ def map_cmds(
         array_parallelism=array_parallelism,
         resume=resume,
     )
-    spec, checks = _build(payloads[0], keywords)
-    return submit_map(spec, payloads, **checks)
+    spec, checks = _build(Command(str(commands[0])), keywords)
+    return submit_items(spec, commands, chunk_size=chunk_size, pilot=pilot, **checks)
 
 
 @_with_keyword_check
@@ -308,10 +313,17 @@ def map_func(
     cluster: str | None = None,
     preset: str | Transform | None = None,
     resume: str | None = None,
-) -> list[SubmitHandle]:
-    """Call ``fn(item)`` for every item as ONE Slurm array; handles in input order."""
-    payloads = [Call(fn, (item,)) for item in _many(items, "items", "a list of items")]
-    if not payloads:
+    chunk_size: int | str = "auto",
+    pilot: Any = None,
+) -> Sequence[SubmitHandle | ItemHandle]:
+    """Call ``fn(item)`` for every item as ONE Slurm array; handles in input order.
+
+    Many items are packed ``chunk_size`` per array task (``"auto"``: from the number of items,
+    the cluster's size and ``pilot``'s durations), each item keeping its own handle, result
+    and error (docs/maps.md).
+    """
+    values = _many(items, "items", "a list of items")
+    if not values:
         return []
     keywords = Keywords(
         job_name=job_name,
@@ -335,5 +347,5 @@ def map_func(
         array_parallelism=array_parallelism,
         resume=resume,
     )
-    spec, checks = _build(payloads[0], keywords)
-    return submit_map(spec, payloads, **checks)
+    spec, checks = _build(Call(fn, (values[0],)), keywords)
+    return submit_items(spec, values, fn=fn, chunk_size=chunk_size, pilot=pilot, **checks)

@@ -149,7 +149,7 @@ KEY_SCRIPT = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import paracore as pc
-from paracore.shell.submit import _key_fields, _task_bytes
+from paracore.shell.submit import key_fields, _task_bytes
 from paracore.shell.checks import prepare_task
 from paracore.core.digest import content_key
 from tests.test_store import simulate
@@ -160,7 +160,7 @@ backend = pc.Session().backend("local")
 tasks = [prepare_task(spec.with_payload(pc.Call(simulate, (i,), {"scale": 2})), lambda n: n)
          for i in range(3)]
 tasks.append(prepare_task(pc.JobSpec.command("echo 'a b'"), lambda n: n))
-print(content_key("map", _key_fields(spec, backend), [_task_bytes(t) for t in tasks]))
+print(content_key("map", key_fields(spec, backend), [_task_bytes(t) for t in tasks]))
 """
 
 

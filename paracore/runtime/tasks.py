@@ -39,6 +39,8 @@ __all__ = [
     "TaskFailure",
     "failure_path",
     "read_failure",
+    "run_shell",
+    "start_task",
     "task_failure",
 ]
 
@@ -132,36 +134,41 @@ class CommandTask:
     record_key: str = "task"
 
     def __call__(self) -> CommandResult:
-        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
-        proc = subprocess.Popen(
-            ["bash", "-c", self.cmd],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out: list[str] = []
-        err: list[str] = []
-        pumps = [
-            threading.Thread(
-                target=pump, args=(stream, sink, kept, CAPTURE_LIMIT_CHARS), daemon=True
-            )
-            for stream, sink, kept in (
-                (proc.stdout, sys.stdout, out),
-                (proc.stderr, sys.stderr, err),
-            )
-        ]
-        for thread in pumps:
-            thread.start()
-        returncode = proc.wait()
-        for thread in pumps:
-            thread.join()
-        result = CommandResult(returncode, "".join(out), "".join(err))
-        if returncode != 0:
-            failure = CommandFailed(result)
+        env = start_task(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
+        try:
+            return run_shell(self.cmd, env)
+        except CommandFailed as failure:
             _write_failure(task_failure(failure), self.record_key)
-            raise failure
-        return result
+            raise
+
+
+def run_shell(cmd: str, env: dict[str, str]) -> CommandResult:
+    """Run ``cmd`` in bash with ``env``, copying its output to ours and keeping a bounded copy.
+
+    Raises CommandFailed (holding the result) when it exits non-zero.
+    """
+    proc = subprocess.Popen(
+        ["bash", "-c", cmd],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out: list[str] = []
+    err: list[str] = []
+    pumps = [
+        threading.Thread(target=pump, args=(stream, sink, kept, CAPTURE_LIMIT_CHARS), daemon=True)
+        for stream, sink, kept in ((proc.stdout, sys.stdout, out), (proc.stderr, sys.stderr, err))
+    ]
+    for thread in pumps:
+        thread.start()
+    returncode = proc.wait()
+    for thread in pumps:
+        thread.join()
+    result = CommandResult(returncode, "".join(out), "".join(err))
+    if returncode != 0:
+        raise CommandFailed(result)
+    return result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +200,7 @@ class CallTask:
         return cls(cloudpickle.dumps((fn, tuple(args), tuple(kwargs))), **options)
 
     def __call__(self) -> Any:
-        env = _start(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
+        env = start_task(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
         sys.path.extend(p for p in self.sys_path if p not in sys.path)
         with applied_environment(env):
             try:
@@ -204,7 +211,7 @@ class CallTask:
                 raise
 
 
-def _start(
+def start_task(
     jitter_s: float,
     merge: str,
     overlay: tuple[tuple[str, str], ...],

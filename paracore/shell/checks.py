@@ -20,7 +20,15 @@ from paracore.core.spec import Call, Command, JobSpec
 from paracore.errors import SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
 
-__all__ = ["describe_payload", "prepare_task", "programs", "task_for"]
+__all__ = [
+    "check_command",
+    "check_pickles",
+    "describe_payload",
+    "prepare_task",
+    "programs",
+    "task_for",
+    "task_options",
+]
 
 Which = Callable[[str], str | None]
 
@@ -33,16 +41,21 @@ _SHELL_WORD_TEXT = (
 _SHELL_WORDS = frozenset(_SHELL_WORD_TEXT.split())
 
 
-def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallTask:
-    """The callable that runs inside the job; ``sys_path`` is where the node may import from."""
+def task_options(spec: JobSpec) -> dict[str, Any]:
+    """What every task of ``spec`` carries: environment policy, start jitter, a record key."""
     env = spec.env
-    common: dict[str, Any] = {
+    return {
         "record_key": uuid.uuid4().hex[:16],
         "merge": env.merge,
         "overlay": env.overlay,
         "setup": None if env.setup is NOT_GIVEN else env.setup,
         "start_jitter_s": float(with_builtin_defaults(spec).start_jitter_s),  # type: ignore[arg-type]
     }
+
+
+def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallTask:
+    """The callable that runs inside the job; ``sys_path`` is where the node may import from."""
+    common = task_options(spec)
     payload = spec.payload
     if isinstance(payload, Command):
         return CommandTask(payload.cmd, **common)
@@ -64,21 +77,29 @@ def prepare_task(
     ``env_setup`` that might provide it), raises SpecError before anything is submitted.
     """
     payload = spec.payload
-    if isinstance(payload, Command) and spec.env.setup in (NOT_GIVEN, None):
-        for position, program in programs(payload.cmd):
-            if "/" in program:
-                # a path is only sure to mean the same thing at the start of the command
-                found = position > 0 or Path(program).exists()
-            else:
-                found = which(program) is not None
-            if not found:
-                raise SpecError(
-                    "cmd",
-                    payload.cmd,
-                    f"program {program!r} was not found on PATH; give its full path, fix PATH, "
-                    "or use env_setup to load it (e.g. 'module load ...')",
-                )
+    if isinstance(payload, Command):
+        check_command(payload.cmd, spec, which)
     return task_for(spec, sys_path)
+
+
+def check_command(cmd: str, spec: JobSpec, which: Which, field: str = "cmd") -> None:
+    """Raise SpecError when a program ``cmd`` runs is not on PATH (unless ``env_setup`` may
+    provide it); ``field`` names the command in the message (``cmds[3]``)."""
+    if spec.env.setup not in (NOT_GIVEN, None):
+        return
+    for position, program in programs(cmd):
+        if "/" in program:
+            # a path is only sure to mean the same thing at the start of the command
+            found = position > 0 or Path(program).exists()
+        else:
+            found = which(program) is not None
+        if not found:
+            raise SpecError(
+                field,
+                cmd,
+                f"program {program!r} was not found on PATH; give its full path, fix PATH, "
+                "or use env_setup to load it (e.g. 'module load ...')",
+            )
 
 
 def describe_payload(spec: JobSpec) -> str:
@@ -157,14 +178,15 @@ def _is_assignment(word: str) -> bool:
 
 def _explain_unpicklable(payload: Call) -> None:
     """Raise a SpecError naming the first part of a call that cloudpickle cannot send."""
-    _check_pickles("fn", payload.fn)
+    check_pickles("fn", payload.fn)
     for i, arg in enumerate(payload.args):
-        _check_pickles(f"args[{i}]", arg)
+        check_pickles(f"args[{i}]", arg)
     for key, value in payload.kwargs:
-        _check_pickles(f"kwargs[{key!r}]", value)
+        check_pickles(f"kwargs[{key!r}]", value)
 
 
-def _check_pickles(field: str, value: object) -> None:
+def check_pickles(field: str, value: object) -> None:
+    """Raise SpecError naming ``field`` when cloudpickle cannot send ``value`` to the node."""
     try:
         cloudpickle.dumps(value)
     except Exception as err:

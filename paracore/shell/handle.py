@@ -57,7 +57,7 @@ from paracore.errors import (
 from paracore.shell.session import current_session
 from paracore.shell.waiting import wait_until
 
-__all__ = ["RetryGroup", "SubmitHandle", "gather"]
+__all__ = ["RetryGroup", "SubmitHandle", "collected", "gather"]
 
 
 class Ledger(Protocol):
@@ -401,6 +401,29 @@ class SubmitHandle:
             self._ledger.flush()
         return self._state.final
 
+    # -------------------------------------------------------------- what gather drives
+
+    def _driver(self) -> Any:
+        """What advances this handle once per round of :func:`gather`: its group, or itself."""
+        return self._group if self._group is not None else self
+
+    def _drive(self) -> None:
+        self._advance()
+
+    def _due(self) -> float | None:
+        return self._state.resubmit_at
+
+    def _bound(self) -> float:
+        return self.wait_bound()
+
+    @property
+    def _final(self) -> bool:
+        return self._state.final
+
+    def _handed(self, handles: Sequence[SubmitHandle]) -> None:
+        if self._ledger is not None:
+            self._ledger.collected(handles)
+
     def _replace(self, state: TaskState, job: RunningJob | None) -> None:
         """Take the state (and current job) another process left in the store."""
         self._state = state
@@ -519,6 +542,26 @@ class RetryGroup:
     def _ledger(self) -> Ledger | None:
         return self.handles[0]._ledger if self.handles else None
 
+    def _drive(self) -> None:
+        self.advance()
+
+    def _due(self) -> float | None:
+        due = [h._state.resubmit_at for h in self.handles if h._state.resubmit_at is not None]
+        return min(due) if due else None
+
+    def _bound(self) -> float:
+        """The slowest member's bound, times the waves the array throttle makes."""
+        if not self.handles:
+            return 0.0
+        throttle = self.parallelism or len(self.handles)
+        waves = -(-len(self.handles) // max(1, throttle))
+        return max(h.wait_bound() for h in self.handles) * waves
+
+    def _handed(self, handles: Sequence[SubmitHandle]) -> None:
+        ledger = self._ledger
+        if ledger is not None:
+            ledger.collected(handles)
+
     def advance(self) -> None:
         """One round: look at every member, then resubmit the due ones in batches."""
         ledger = self._ledger
@@ -574,19 +617,6 @@ def _notes(handles: Iterable[SubmitHandle]) -> str:
     return "".join(f"\nthe scheduler: {note}" for note in notes)
 
 
-def _gather_bound(handles: Sequence[SubmitHandle], groups: Sequence[RetryGroup]) -> float:
-    """The default deadline of a gather: the slowest handle, plus an array's later waves."""
-    if not handles:
-        return 0.0
-    bound = max(h.wait_bound() for h in handles)
-    for group in groups:
-        throttle = group.parallelism or len(group.handles)
-        waves = -(-len(group.handles) // max(1, throttle))
-        longest = max(h.wait_bound() for h in group.handles)
-        bound = max(bound, longest * waves)
-    return bound
-
-
 def with_attempts(
     error: JobFailedError, attempts: Sequence[Attempt], why: str | None = None
 ) -> JobFailedError:
@@ -609,7 +639,7 @@ def with_attempts(
 
 
 def gather(
-    handles: Iterable[SubmitHandle],
+    handles: Iterable[Any],
     *,
     timeout: float | None = None,
     return_exceptions: bool = False,
@@ -628,24 +658,21 @@ def gather(
     """
     session = current_session()
     handles = list(handles)
-    groups = list({id(h._group): h._group for h in handles if h._group is not None}.values())
-    single = [h for h in handles if h._group is None]
+    drivers = list({id(d): d for d in (h._driver() for h in handles)}.values())
 
     def advance_all() -> bool:
-        for group in groups:  # one round per group, not one per member
-            group.advance()
-        for handle in single:
-            handle._advance()
-        return all(h._state.final for h in handles)
+        for driver in drivers:  # one round per group or map, not one per member
+            driver._drive()
+        return all(h._final for h in handles)
 
     def next_due() -> float | None:
-        due = [h._state.resubmit_at for h in handles if h._state.resubmit_at is not None]
+        due = [d for d in (driver._due() for driver in drivers) if d is not None]
         return min(due) if due else None
 
-    limit = _gather_bound(handles, groups) if timeout is None else timeout
+    limit = max((d._bound() for d in drivers), default=0.0) if timeout is None else timeout
 
     def timed_out() -> JobTimeoutError:
-        unfinished = [h for h in handles if not h._state.final]
+        unfinished = [h for h in handles if not h._final]
         ids = [h.job_id for h in unfinished]
         return JobTimeoutError(
             f"{len(ids)} of {len(handles)} jobs unfinished after {limit:.0f} s"
@@ -678,7 +705,15 @@ def gather(
                     raise
                 out.append(error)
     finally:
-        ledgers = {id(h._ledger): h._ledger for h in handed if h._ledger is not None}
-        for ledger in ledgers.values():
-            ledger.collected([h for h in handed if h._ledger is ledger])
+        collected(handed)
     return out
+
+
+def collected(handed: Sequence[Any]) -> None:
+    """Tell the run store which outcomes reached the caller (one write per group or map)."""
+    by_driver: dict[int, tuple[Any, list[Any]]] = {}
+    for handle in handed:
+        driver = handle._driver()
+        by_driver.setdefault(id(driver), (driver, []))[1].append(handle)
+    for driver, members in by_driver.values():
+        driver._handed(members)

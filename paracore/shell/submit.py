@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 MAX_ARRAY_SIZE = 1000
-"""Tasks per Slurm array; Slurm's default MaxArraySize of 1001 allows indices 0..1000."""
+"""Tasks per array when the backend does not say (Slurm's default MaxArraySize is 1001)."""
 
 AfterOk = Sequence["SubmitHandle | str | int"]
 
@@ -72,6 +72,13 @@ def detect_backend() -> str:
 def backend_for(spec: JobSpec) -> str:
     """The backend the spec asks for; ``auto`` means ``$PARACORE_BACKEND`` if set, else detect."""
     return current_session().backend_name(spec)
+
+
+def array_limit(backend: Backend) -> int:
+    """Tasks one array may hold on this backend: the cluster's ``MaxArraySize`` when it says."""
+    ask = getattr(backend, "max_array_size", None)
+    found = ask() if callable(ask) else None
+    return found if isinstance(found, int) and found > 0 else MAX_ARRAY_SIZE
 
 
 def _limits_for(backend: Backend) -> LimitsFor:
@@ -95,7 +102,7 @@ def _dependency_error(job_id: str, text: str) -> DependencyError:
     )
 
 
-def _parents(after_ok: AfterOk | None, backend: Backend) -> tuple[list[SubmitHandle], list[str]]:
+def parents_of(after_ok: AfterOk | None, backend: Backend) -> tuple[list[SubmitHandle], list[str]]:
     """Parent handles still to wait on, and the job ids for ``--dependency=afterok``.
 
     A parent that already failed raises DependencyError before anything is submitted. A
@@ -135,7 +142,7 @@ def _parents(after_ok: AfterOk | None, backend: Backend) -> tuple[list[SubmitHan
     return handles, ids
 
 
-def _prepared(
+def prepared(
     spec: JobSpec, origins: Mapping[str, str] | None, validate: bool | None
 ) -> tuple[JobSpec, Backend]:
     """The spec resolved and checked for its backend (nothing submitted yet).
@@ -186,6 +193,16 @@ def _resubmit(
     return _submit(backend, spec, tasks, describes)
 
 
+def resume_mode(resume: str | None, after: Sequence[str] = ()) -> str:
+    """The resume mode a submission uses: ``resume``, else the ``resume`` setting; work that
+    waits on other jobs is never re-attached (its parents may differ)."""
+    if resume is None:
+        from paracore.shell.config_files import resolve
+
+        resume = str(resolve(environ=current_session().environ).value("resume", "auto"))
+    return "never" if after else check_resume(resume, "resume")
+
+
 def _task_bytes(task: Task) -> bytes:
     """What a task runs, as bytes for the content key (never its per-submission key)."""
     if isinstance(task, CommandTask):
@@ -196,7 +213,7 @@ def _task_bytes(task: Task) -> bytes:
     return pickled
 
 
-def _key_fields(spec: JobSpec, backend: Backend) -> dict[str, Any]:
+def key_fields(spec: JobSpec, backend: Backend) -> dict[str, Any]:
     """How the work runs, for the content key: resources, environment, name, backend.
 
     The array throttle is left out: it changes how fast, not what, runs (and ``"auto"``
@@ -216,7 +233,7 @@ def _summary(spec: JobSpec) -> dict[str, Any]:
     return summary
 
 
-def _start(
+def start_run(
     kind: str,
     spec: JobSpec,
     backend: Backend,
@@ -227,8 +244,13 @@ def _start(
     after: Sequence[str],
     resume: str | None,
     max_array_size: int,
+    content: Sequence[bytes] | None = None,
 ) -> list[SubmitHandle]:
-    """Submit the tasks as one run (or re-attach to the identical one) and return the handles."""
+    """Submit the tasks as one run (or re-attach to the identical one) and return the handles.
+
+    The run's content key is made of the spec's fields and what each task runs, or of
+    ``content`` when the caller knows better (a chunked map: what its chunks hold).
+    """
     session = current_session()
     limits = _limits_for(backend)
     parts = RunParts(
@@ -247,12 +269,9 @@ def _start(
         ran = [j for c in chunks for j in _submit(backend, spec, tasks[c], describes[c], after)]
         return handles_for(parts, ran, [None] * len(ran), None, parents)
     store = session.store()
-    if resume is None:
-        from paracore.shell.config_files import resolve
-
-        resume = str(resolve(environ=session.environ).value("resume", "auto"))
-    mode = "never" if after else check_resume(resume, "resume")
-    key = content_key(kind, _key_fields(spec, backend), [_task_bytes(t) for t in tasks])
+    mode = resume_mode(resume, after)
+    parts_ = content if content is not None else [_task_bytes(t) for t in tasks]
+    key = content_key(kind, key_fields(spec, backend), parts_)
     run_id = store.new_run_id()
     files = store.folder / "runs" / run_id
     save_run_files(files, spec, tasks)
@@ -359,11 +378,11 @@ def submit(
     ``cache`` or ``never``; default: the ``resume`` setting) decides whether identical work
     recorded earlier is re-attached instead (see docs/runs.md).
     """
-    spec, backend = _prepared(spec, origins, validate)
+    spec, backend = prepared(spec, origins, validate)
     task = prepare_task(spec, current_session().which, sys.path)
     describe_ = describe_payload(spec)
-    parents, after = _parents(after_ok, backend)
-    (handle,) = _start(
+    parents, after = parents_of(after_ok, backend)
+    (handle,) = start_run(
         "job",
         spec,
         backend,
@@ -381,13 +400,14 @@ def submit_map(
     spec: JobSpec,
     payloads: Sequence[Payload],
     *,
-    max_array_size: int = MAX_ARRAY_SIZE,
+    max_array_size: int | None = None,
     origins: Mapping[str, str] | None = None,
     validate: bool | None = None,
     after_ok: AfterOk | None = None,
     resume: str | None = None,
 ) -> list[SubmitHandle]:
-    """Submit one task per payload as ONE Slurm array (split above ``max_array_size``).
+    """Submit one task per payload as ONE Slurm array (split above ``max_array_size``, by
+    default the cluster's ``MaxArraySize``).
 
     Every payload is checked before anything is submitted. Handles come back in input order
     and share a :class:`~paracore.shell.handle.RetryGroup`: elements that fail in the same
@@ -397,16 +417,36 @@ def submit_map(
     """
     if not payloads:
         return []
-    spec, backend = _prepared(spec, origins, validate)
+    spec, backend = prepared(spec, origins, validate)
+    return map_prepared(
+        spec,
+        backend,
+        payloads,
+        after_ok=after_ok,
+        resume=resume,
+        max_array_size=max_array_size or array_limit(backend),
+    )
+
+
+def map_prepared(
+    spec: JobSpec,
+    backend: Backend,
+    payloads: Sequence[Payload],
+    *,
+    after_ok: AfterOk | None,
+    resume: str | None,
+    max_array_size: int,
+) -> list[SubmitHandle]:
+    """:func:`submit_map` for a spec already checked for its backend."""
     which = current_session().which
     specs = [spec.with_payload(p) for p in payloads]
     tasks = [prepare_task(s, which, sys.path) for s in specs]
     warning = effective_parallelism(spec)[1]
     if warning:
-        warnings.warn(warning, stacklevel=2)
+        warnings.warn(warning, stacklevel=3)
     describes = [describe_payload(s) for s in specs]
-    parents, after = _parents(after_ok, backend)
-    return _start(
+    parents, after = parents_of(after_ok, backend)
+    return start_run(
         "map",
         spec,
         backend,
@@ -442,7 +482,7 @@ def attach(run_id: str) -> list[SubmitHandle]:
         clock=session.clock,
         sleep=session.sleep,
         submit=_resubmit,
-        max_array_size=MAX_ARRAY_SIZE,
+        max_array_size=array_limit(backend),
     )
 
 

@@ -186,6 +186,10 @@ class SlurmBackend:
             raise SpecError("partition", partition, f"a partition of this cluster: {known}")
         return limits
 
+    def max_array_size(self) -> int | None:
+        """Tasks one array may hold (``MaxArraySize``); None when scontrol does not say."""
+        return self.cluster.max_array_size()
+
     def preview(
         self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
     ) -> str:

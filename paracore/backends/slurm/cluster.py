@@ -21,6 +21,7 @@ from paracore.errors import SpecError
 __all__ = [
     "ClusterQueries",
     "parse_idle_cpus",
+    "parse_max_array_size",
     "parse_max_time",
     "parse_nodes",
     "parse_partitions",
@@ -54,6 +55,16 @@ def parse_records(text: str) -> list[dict[str, str]]:
     else:
         blocks = [line for line in lines if line]
     return [{m[1]: m[2].strip() for m in _RECORD_FIELD.finditer(block)} for block in blocks]
+
+
+def parse_max_array_size(text: str) -> int | None:
+    """Tasks one array may hold, from ``scontrol show config`` (``MaxArraySize = 1001``).
+
+    Slurm allows indices up to ``MaxArraySize - 1``, so an array of indices ``0..n-1`` may
+    have ``n = MaxArraySize`` tasks. None when the line is missing or not a number.
+    """
+    found = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)\s*$", text, re.MULTILINE)
+    return int(found[1]) if found and int(found[1]) > 0 else None
 
 
 def parse_max_time(text: str) -> int | None:
@@ -142,6 +153,7 @@ class ClusterQueries:
         self._ttl_s = ttl_s
         self._info: ClusterInfo | None = None
         self._read_at = -math.inf
+        self._max_array: tuple[int | None] | None = None
 
     def info(self) -> ClusterInfo:
         """Partitions and nodes (``scontrol -o show partition`` / ``node``), cached a while."""
@@ -159,6 +171,18 @@ class ClusterQueries:
         text = self._runner(["sinfo", "-h", "-p", partition, "-o", "%P|%C"])
         return parse_idle_cpus(text).get(partition, 0)
 
+    def max_array_size(self) -> int | None:
+        """The cluster's ``MaxArraySize`` (``scontrol show config``), asked once; None: unknown."""
+        if self._max_array is None:
+            try:
+                self._max_array = (
+                    parse_max_array_size(self._runner(["scontrol", "show", "config"])),
+                )
+            except Exception:  # an older or restricted scontrol: the caller's fallback applies
+                self._max_array = (None,)
+        return self._max_array[0]
+
     def clear(self) -> None:
         """Forget the cached answer (e.g. after the cluster's configuration changed)."""
         self._info = None
+        self._max_array = None

@@ -1,0 +1,283 @@
+"""Submitting a map of items: one array task per item, or chunks of items per array task.
+
+:func:`submit_items` picks the chunk size (:func:`paracore.core.chunking.chunk_size_for`, from
+the number of items, the cluster's ``MaxArraySize`` and parallelism, and a pilot's durations)
+and submits either a plain map (one task per item, as :func:`~paracore.shell.submit.submit_map`)
+or a chunked one (:mod:`paracore.shell.chunked`): the function pickled once, the items
+written in bulk into one file per chunk, every item checked before anything is submitted.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+import warnings
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from paracore.backends.base import Backend
+from paracore.core.chunking import chunk_size_for, pack
+from paracore.core.defaults import with_builtin_defaults
+from paracore.core.digest import content_key
+from paracore.core.names import job_name, log_folder
+from paracore.core.rules import effective_parallelism
+from paracore.core.spec import Call, Command, JobSpec
+from paracore.errors import SchedulerUnreachable, SpecError
+from paracore.runtime.chunks import FUNCTION_FILE, ChunkTask, items_blob, items_path, write_items
+from paracore.shell.checks import check_command, check_pickles, describe_payload, task_options
+from paracore.shell.chunked import ChunkedMap, ItemHandles, map_folder
+from paracore.shell.handle import SubmitHandle
+from paracore.shell.private import owner_only, private_folder
+from paracore.shell.session import current_session
+from paracore.shell.submit import (
+    AfterOk,
+    array_limit,
+    key_fields,
+    map_prepared,
+    parents_of,
+    prepared,
+    resume_mode,
+    start_run,
+)
+
+__all__ = ["chunk_size_of", "item_seconds_of", "submit_items"]
+
+ChunkSize = int | str
+
+
+def item_seconds_of(pilot: Any) -> float | None:
+    """Seconds one item takes per a pilot (its p95 duration), from what
+    :func:`~paracore.shell.pilot.autotune_from_pilot` returns; None without a pilot."""
+    if pilot is None:
+        return None
+    recommendation = getattr(pilot, "recommendation", pilot)
+    duration = getattr(recommendation, "duration", None)
+    if duration is None or not hasattr(duration, "p95"):
+        raise SpecError(
+            "pilot", pilot, "what autotune_from_pilot returned (with measured durations)"
+        )
+    return float(duration.p95)
+
+
+def _parallelism(spec: JobSpec, backend: Backend) -> int:
+    """Array tasks that may run at once: the partition's cores over the task's cpus, capped
+    by an explicit throttle (``"auto"`` is not used here: idle cores change by the minute,
+    and the chunking must not, or identical work would not be recognised again)."""
+    res = spec.resources
+    partition = res.partition if isinstance(res.partition, str) else None
+    try:
+        limits = backend.limits(partition)
+    except (SpecError, SchedulerUnreachable):
+        limits = None
+    cpus = res.cpus_per_task if isinstance(res.cpus_per_task, int) else 1
+    total = limits.total_cpus if limits is not None and limits.total_cpus else cpus
+    slots = max(1, total // max(1, cpus))
+    for cap in (res.array_parallelism, res.max_array_parallelism):
+        if isinstance(cap, int) and cap > 0:
+            slots = min(slots, cap)
+    return slots
+
+
+def chunk_size_of(
+    chunk_size: ChunkSize,
+    spec: JobSpec,
+    backend: Backend,
+    items: int,
+    *,
+    max_array_size: int,
+    pilot: Any = None,
+) -> int:
+    """The chunk size to use: ``chunk_size`` if a whole number, else picked (``"auto"``)."""
+    if isinstance(chunk_size, bool) or not (
+        (isinstance(chunk_size, int) and chunk_size >= 1) or chunk_size == "auto"
+    ):
+        raise SpecError("chunk_size", chunk_size, "a whole number >= 1, or 'auto'")
+    if isinstance(chunk_size, int):
+        return chunk_size
+    time_min = spec.resources.time_min
+    return chunk_size_for(
+        items,
+        parallelism=_parallelism(spec, backend),
+        max_array_size=max_array_size,
+        item_seconds=item_seconds_of(pilot),
+        time_limit_s=time_min * 60.0 if isinstance(time_min, int) else None,
+    )
+
+
+def submit_items(
+    spec: JobSpec,
+    items: Sequence[Any],
+    *,
+    fn: Callable[[Any], Any] | None = None,
+    chunk_size: ChunkSize = "auto",
+    pilot: Any = None,
+    origins: Mapping[str, str] | None = None,
+    validate: bool | None = None,
+    after_ok: AfterOk | None = None,
+    resume: str | None = None,
+) -> Sequence[SubmitHandle] | ItemHandles:
+    """Run ``fn(item)`` for every item (or every item as a shell command when ``fn`` is None).
+
+    ``spec`` carries the resources; its payload is replaced per item. With one item per chunk
+    the handles are :class:`~paracore.shell.handle.SubmitHandle`\\ s of one array (the seed
+    API's behaviour); otherwise :class:`~paracore.shell.chunked.ItemHandles`, one per item.
+    """
+    if not items:
+        return []
+    first = Command(items[0]) if fn is None else Call(fn, (items[0],))
+    raw = with_builtin_defaults(spec.with_payload(first))
+    checked, backend = prepared(raw, origins, validate)
+    limit = array_limit(backend)
+    size = chunk_size_of(chunk_size, raw, backend, len(items), max_array_size=limit, pilot=pilot)
+    if size == 1 or not backend.keeps_files:
+        if fn is None:
+            payloads: list[Command | Call] = [Command(c) for c in items]
+        else:
+            payloads = [Call(fn, (item,)) for item in items]
+        return map_prepared(
+            checked, backend, payloads, after_ok=after_ok, resume=resume, max_array_size=limit
+        )
+    warning = effective_parallelism(checked)[1]
+    if warning:
+        warnings.warn(warning, stacklevel=3)
+    return _chunked(checked, backend, items, fn, size, raw, limit, after_ok, resume)
+
+
+def _check_commands(items: Sequence[Any], spec: JobSpec) -> None:
+    """Every command a string whose programs are found (each distinct program looked up once)."""
+    which = current_session().which
+    found: dict[str, str | None] = {}
+
+    def cached(program: str) -> str | None:
+        if program not in found:
+            found[program] = which(program)
+        return found[program]
+
+    for index, cmd in enumerate(items):
+        if not isinstance(cmd, str):
+            raise SpecError(f"cmds[{index}]", cmd, "a shell command (a string)")
+        check_command(cmd, spec, cached, f"cmds[{index}]")
+
+
+def _blobs(chunks: Sequence[Sequence[int]], items: Sequence[Any]) -> list[bytes]:
+    """Each chunk's items file; an item cloudpickle cannot send is named before any is sent."""
+    blobs = []
+    for positions in chunks:
+        if isinstance(positions, range):
+            part = items[positions.start : positions.stop]
+        else:
+            part = [items[p] for p in positions]
+        try:
+            blobs.append(items_blob(positions, part))
+        except Exception:
+            for position, item in zip(positions, part, strict=True):
+                check_pickles(f"items[{position}]", item)
+            raise
+    return blobs
+
+
+def _chunked(
+    spec: JobSpec,
+    backend: Backend,
+    items: Sequence[Any],
+    fn: Callable[[Any], Any] | None,
+    size: int,
+    raw: JobSpec,
+    limit: int,
+    after_ok: AfterOk | None,
+    resume: str | None,
+) -> ItemHandles:
+    """Submit the items in chunks: the first wave now, retry waves as items fail."""
+    kind = "command" if fn is None else "call"
+    if fn is None:
+        _check_commands(items, spec)
+        fn_blob = b""
+        call_label = ""
+    else:
+        try:
+            fn_blob = cloudpickle.dumps(fn)
+        except Exception:
+            check_pickles("fn", fn)
+            raise
+        call_label = Call(fn, ()).label
+    chunks = pack(range(len(items)), size)
+    first_blobs = _blobs(chunks, items)
+    parents, after = parents_of(after_ok, backend)
+    mode = resume_mode(resume, after)
+    key = content_key(f"chunked-{kind}", key_fields(spec, backend), [fn_blob, *first_blobs])
+    folder = map_folder(log_folder(spec), key, fresh=mode == "never")
+    private_folder(folder)
+    with owner_only():
+        if fn is not None:
+            write_items(folder / FUNCTION_FILE, fn_blob)
+    options = task_options(spec)
+    options.pop("record_key")
+    sys_path = tuple(sys.path) if fn is not None else ()
+
+    def label(position: int) -> str:
+        if fn is None:
+            return describe_payload(spec.with_payload(Command(items[position])))
+        return f"call {call_label}(items[{position}])"
+
+    def launch(wave: int, first: int, parts: list[Sequence[int]]) -> list[SubmitHandle]:
+        blobs = first_blobs if wave == 1 else _blobs(parts, items)
+        with owner_only():
+            for offset, blob in enumerate(blobs):
+                write_items(items_path(folder, first + offset), blob)
+        tasks = [
+            ChunkTask(
+                str(folder),
+                first + offset,
+                kind,
+                sys_path=sys_path,
+                record_key=uuid.uuid4().hex[:16],
+                **options,
+            )
+            for offset in range(len(parts))
+        ]
+        describes = [_describe(kind, call_label, part, first + i) for i, part in enumerate(parts)]
+        content = [key.encode(), f"wave {wave}".encode()]
+        if wave > 1:
+            content += [array("q", part).tobytes() for part in parts]
+        return start_run(
+            "map",
+            spec,
+            backend,
+            tasks,
+            describes,
+            parents=parents if wave == 1 else [],
+            after=after if wave == 1 else (),
+            resume=mode,
+            max_array_size=limit,
+            content=content,
+        )
+
+    def size_for(count: int) -> int:  # a retry wave: spread out, never larger chunks
+        parallelism = _parallelism(raw, backend)
+        return min(size, chunk_size_for(count, parallelism=parallelism, max_array_size=limit))
+
+    chunked = ChunkedMap(
+        len(items),
+        folder=Path(folder),
+        size=size,
+        launch=launch,
+        size_for=size_for,
+        label=label,
+        retry=spec.retry,
+        job_name=job_name(spec),
+    )
+    return ItemHandles(chunked)
+
+
+def _describe(kind: str, call_label: str, positions: Sequence[int], chunk: int) -> str:
+    """How a chunk is named in the run store and in its errors."""
+    what = f"call {call_label}()" if kind == "call" else "commands"
+    if isinstance(positions, range) and positions.step == 1:
+        span = f"items {positions.start}..{positions.stop - 1}"
+    else:
+        span = f"{len(positions)} items"
+    return f"chunk {chunk}: {what} over {span}"
