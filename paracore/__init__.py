@@ -34,6 +34,7 @@ _WHERE: dict[str, str] = {
     "ParacoreError": "paracore.errors",
     "PartitionLimits": "paracore.core.cluster",
     "PilotError": "paracore.errors",
+    "Pool": "paracore.pool",
     "Recommendation": "paracore.core.autotune",
     "RemoteError": "paracore.errors",
     "ResolvedConfig": "paracore.core.config",
@@ -115,6 +116,7 @@ __all__ = [
     "ParacoreError",
     "PartitionLimits",
     "PilotError",
+    "Pool",
     "Recommendation",
     "RemoteError",
     "ResolvedConfig",
@@ -233,6 +235,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
         StoreError,
         SubmissionError,
     )
+    from paracore.pool import Pool
     from paracore.runtime.tasks import CommandResult
     from paracore.shell.chunked import ItemHandle, ItemHandles
     from paracore.shell.config_files import resolve, with_preset

@@ -217,3 +217,28 @@ def test_a_chunk_run_again_skips_the_items_an_earlier_attempt_finished(tmp_path:
     counts = _run_chunk(tmp_path, record, [(p, p) for p in range(10, 15)])
     assert seen.read_text().split() == ["12", "13", "14"]
     assert counts == {"ok": 3, "err": 0}
+
+
+def test_gather_shows_progress_when_asked_and_is_quiet_otherwise(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handles = pc.map_func(double_or_raise, range(10), chunk_size=5, **options(tmp_path))
+    pc.gather(handles, timeout=120, return_exceptions=True, progress=True)
+    shown = capfd.readouterr().err
+    assert "10/10" in shown and "done 8" in shown and "failed 2" in shown
+    pc.gather(handles, timeout=120, return_exceptions=True)  # stderr is not a terminal here
+    assert "10/10" not in capfd.readouterr().err
+
+
+def test_progress_counts_pending_running_done_and_failed() -> None:
+    from paracore.shell.progress import progress_wanted, tally
+
+    class Fake:
+        def __init__(self, final: bool, failed: bool, state: str) -> None:
+            self._final, self._failed, self.state = final, failed, state
+
+    handles = [Fake(True, False, "COMPLETED"), Fake(True, True, "FAILED"),
+               Fake(False, False, "RUNNING"), Fake(False, False, "PENDING"),
+               Fake(False, False, "PENDING")]  # fmt: skip
+    assert tally(handles) == {"done": 1, "failed": 1, "running": 1, "pending": 2}
+    assert progress_wanted(False, 100) is False and progress_wanted(True, 1) is True

@@ -169,6 +169,7 @@ def test_importing_the_runtime_loads_nothing_else_of_paracore() -> None:
     """What runs on the node pays only for itself: no core, shell, backend, attrs or rich."""
     code = (
         "import sys, paracore.runtime.tasks, paracore.runtime.measure\n"
+        "import paracore.runtime.chunks, paracore.runtime.calls\n"
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('paracore', 'attrs', 'rich', 'yaml', 'toolz', 'submitit'))))"
     )
@@ -178,6 +179,8 @@ def test_importing_the_runtime_loads_nothing_else_of_paracore() -> None:
     assert set(loaded) == {
         "paracore",
         "paracore.runtime",
+        "paracore.runtime.calls",
+        "paracore.runtime.chunks",
         "paracore.runtime.environment",
         "paracore.runtime.measure",
         "paracore.runtime.streams",

@@ -20,7 +20,13 @@ from typing import Any
 import cloudpickle
 
 from paracore.runtime.environment import applied_environment
-from paracore.runtime.tasks import TaskFailure, run_shell, start_task, task_failure
+from paracore.runtime.tasks import (
+    TaskFailure,
+    run_shell,
+    start_task,
+    task_failure,
+    write_failure,
+)
 
 __all__ = [
     "FUNCTION_FILE",
@@ -116,7 +122,11 @@ class ChunkTask:
         fn: Any = None
         if self.kind == "call":
             sys.path.extend(p for p in self.sys_path if p not in sys.path)
-            fn = cloudpickle.loads((folder / FUNCTION_FILE).read_bytes())
+            try:  # e.g. the function's module cannot be imported here: the chunk's failure
+                fn = cloudpickle.loads((folder / FUNCTION_FILE).read_bytes())
+            except Exception as err:
+                write_failure(task_failure(err), self.record_key)
+                raise
         counts = {OK: 0, ERR: 0}
         with results_path(folder, self.chunk).open("ab") as out:
             for position, item in read_items(items_path(folder, self.chunk)):

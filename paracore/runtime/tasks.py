@@ -42,6 +42,7 @@ __all__ = [
     "run_shell",
     "start_task",
     "task_failure",
+    "write_failure",
 ]
 
 STDERR_TAIL_CHARS = 4000
@@ -93,7 +94,7 @@ def failure_path(result_pickle: Path, key: str) -> Path:
     return result_pickle.with_name(f"{stem}_{key}_failure.pkl")
 
 
-def _write_failure(failure: TaskFailure, key: str) -> None:
+def write_failure(failure: TaskFailure, key: str) -> None:
     """Write the record beside submitit's result pickle when running under submitit."""
     if "SUBMITIT_FOLDER" not in os.environ:
         return
@@ -138,7 +139,7 @@ class CommandTask:
         try:
             return run_shell(self.cmd, env)
         except CommandFailed as failure:
-            _write_failure(task_failure(failure), self.record_key)
+            write_failure(task_failure(failure), self.record_key)
             raise
 
 
@@ -207,7 +208,7 @@ class CallTask:
                 fn, args, kwargs = cloudpickle.loads(self.blob)
                 return fn(*args, **dict(kwargs))
             except Exception as err:
-                _write_failure(task_failure(err), self.record_key)
+                write_failure(task_failure(err), self.record_key)
                 raise
 
 
@@ -224,7 +225,7 @@ def start_task(
     try:
         setup_env = run_setup(setup, current) if setup else None
     except SetupFailed as err:
-        _write_failure(task_failure(err), record_key)
+        write_failure(task_failure(err), record_key)
         raise
     return compose_environment(current, merge, dict(overlay), setup_env)
 

@@ -225,6 +225,11 @@ class ChunkedMap:
             collected(list(fresh.values()))
 
     @property
+    def broken(self) -> dict[int, JobFailedError]:
+        """The chunks that failed for good (not an item raising), by chunk number."""
+        return dict(self._broken)
+
+    @property
     def finished(self) -> bool:
         """True once every item has a final outcome."""
         return self._unfinished == 0
@@ -301,7 +306,7 @@ class ChunkedMap:
             raise RuntimeError(f"item {position} has no outcome yet")
         error = copy.copy(broken)
         error.args = (f"{label}: not finished because its chunk failed: {broken.args[0]}",)
-        error.__cause__ = None
+        error.__cause__ = broken.__cause__  # the node's own exception, when there is one
         return error
 
 
@@ -380,6 +385,10 @@ class ItemHandle:
     @property
     def _final(self) -> bool:
         return self._map._status[self._position] in _FINAL
+
+    @property
+    def _failed(self) -> bool:
+        return self._map._status[self._position] in (FAILED, CANCELLED)
 
     def _driver(self) -> ChunkedMap:
         return self._map

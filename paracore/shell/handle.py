@@ -54,6 +54,7 @@ from paracore.errors import (
     SpecError,
     SubmissionError,
 )
+from paracore.shell.progress import ProgressBar, progress_wanted
 from paracore.shell.session import current_session
 from paracore.shell.waiting import wait_until
 
@@ -420,6 +421,10 @@ class SubmitHandle:
     def _final(self) -> bool:
         return self._state.final
 
+    @property
+    def _failed(self) -> bool:
+        return self._state.failed
+
     def _handed(self, handles: Sequence[SubmitHandle]) -> None:
         if self._ledger is not None:
             self._ledger.collected(handles)
@@ -647,6 +652,7 @@ def gather(
     sleep: Callable[[float], None] | None = None,
     poll_s: float = 1.0,
     max_poll_s: float = 10.0,
+    progress: bool | None = None,
 ) -> list[Any]:
     """Results of all handles in input order, waiting on all of them together.
 
@@ -654,15 +660,18 @@ def gather(
     shared deadline: ``timeout``, else the slowest handle's bound plus the waves an array
     throttle makes (see :meth:`SubmitHandle.wait_bound`). With ``return_exceptions=True`` a
     failed task's error takes its place in the list, so one failure never loses the results
-    of the others.
+    of the others. A progress bar shows while waiting when stderr is a terminal (``progress``
+    True or False decides).
     """
     session = current_session()
+    given = handles
     handles = list(handles)
     drivers = list({id(d): d for d in (h._driver() for h in handles)}.values())
 
     def advance_all() -> bool:
         for driver in drivers:  # one round per group or map, not one per member
             driver._drive()
+        bar.update()
         return all(h._final for h in handles)
 
     def next_due() -> float | None:
@@ -683,16 +692,18 @@ def gather(
             + _notes(unfinished)
         )
 
-    wait_until(
-        advance_all,
-        timeout=limit,
-        clock=clock if clock is not None else session.clock,
-        sleep=sleep if sleep is not None else session.sleep,
-        poll_s=poll_s,
-        max_poll_s=max_poll_s,
-        next_due=next_due,
-        timed_out=timed_out,
-    )
+    shown = given if isinstance(given, Sequence) else handles
+    with ProgressBar(shown, enabled=progress_wanted(progress, len(handles))) as bar:
+        wait_until(
+            advance_all,
+            timeout=limit,
+            clock=clock if clock is not None else session.clock,
+            sleep=sleep if sleep is not None else session.sleep,
+            poll_s=poll_s,
+            max_poll_s=max_poll_s,
+            next_due=next_due,
+            timed_out=timed_out,
+        )
     out: list[Any] = []
     handed: list[SubmitHandle] = []  # outcomes the caller received (a raised one included)
     try:

@@ -1,0 +1,164 @@
+"""paracore.Pool on this machine: multiprocessing's API and semantics, over chunked maps."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import operator
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import paracore as pc
+
+
+def square(x: int) -> int:
+    if x == 7:
+        raise ZeroDivisionError(f"no square for {x}")
+    return x * x
+
+
+def set_flag(path: str) -> None:
+    Path(path).write_text("initialised")
+
+
+def read_flag(x: int) -> str:
+    import os
+
+    return f"{x}:{Path(os.environ['FLAG_FILE']).read_text()}"
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Iterator[pc.Pool]:
+    with pc.Pool(backend="local", config={"log_dir": str(tmp_path / "logs")}) as made:
+        yield made
+
+
+def test_map_and_starmap_return_results_in_input_order(pool: pc.Pool) -> None:
+    assert pool.map(abs, range(-12, 0)) == list(range(12, 0, -1))
+    assert pool.starmap(operator.sub, [(5, 1), (9, 3), (1, 1)]) == [4, 6, 0]
+    assert pool.map(abs, []) == []
+
+
+def test_map_raises_the_failing_items_own_exception(pool: pc.Pool) -> None:
+    with pytest.raises(ZeroDivisionError, match="no square for 7") as caught:
+        pool.map(square, range(20), chunksize=5)
+    notes = getattr(caught.value, "__notes__", [])
+    assert any("items[7]" in note and "logs:" in note for note in notes) or sys.version_info < (
+        3,
+        11,
+    )
+
+
+def test_imap_keeps_order_and_imap_unordered_gives_every_result(pool: pc.Pool) -> None:
+    assert list(pool.imap(abs, range(-9, 0), chunksize=3)) == list(range(9, 0, -1))
+    assert sorted(pool.imap_unordered(abs, range(-9, 0), chunksize=3)) == list(range(1, 10))
+    results = pool.imap(square, range(10), chunksize=5)
+    assert [next(results) for _ in range(7)] == [x * x for x in range(7)]
+    with pytest.raises(ZeroDivisionError):
+        next(results)  # raised at its own position, as multiprocessing does
+    assert next(results) == 64
+
+
+def test_apply_and_the_async_forms(pool: pc.Pool) -> None:
+    assert pool.apply(divmod, (17, 5)) == (3, 2)
+    assert pool.apply(int, ("ff",), {"base": 16}) == 255
+    result = pool.map_async(abs, [-1, -2, -3])
+    assert result.get(timeout=120) == [1, 2, 3]
+    assert result.ready() and result.successful()
+    failing = pool.apply_async(square, (7,))
+    failing.wait(timeout=120)
+    assert failing.ready() and not failing.successful()
+    with pytest.raises(ZeroDivisionError):
+        failing.get(timeout=1)
+
+
+def test_callbacks_run_when_results_are_ready(tmp_path: Path) -> None:
+    got: list[object] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def on_error(error: BaseException) -> None:
+        errors.append(error)
+        done.set()
+
+    pool = pc.Pool(backend="local", config={"log_dir": str(tmp_path)})
+    pool.map_async(abs, [-4, -5], callback=got.append)
+    pool.apply_async(square, (7,), error_callback=on_error)
+    pool.close()
+    pool.join()
+    assert done.wait(timeout=60)
+    assert got == [[4, 5]]
+    assert isinstance(errors[0], ZeroDivisionError)
+
+
+def test_close_join_terminate_and_a_closed_pool(tmp_path: Path) -> None:
+    pool = pc.Pool(backend="local", config={"log_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="still running"):
+        pool.join()
+    slow = pool.map_async(shutil.which, ["true", "false"])
+    pool.close()
+    with pytest.raises(ValueError, match="Pool not running"):
+        pool.map(abs, [1])
+    pool.join()
+    assert slow.ready()
+    other = pc.Pool(backend="local", config={"log_dir": str(tmp_path)})
+    sleeper = other.apply_async(__import__("time").sleep, (120,))
+    other.terminate()
+    with pytest.raises(pc.JobFailedError):
+        sleeper.get(timeout=60)  # cancelled: over long before the two minutes
+
+
+def test_get_with_a_timeout_raises_multiprocessings_timeout_error(pool: pc.Pool) -> None:
+    result = pool.apply_async(__import__("time").sleep, (60,))
+    with pytest.raises(multiprocessing.TimeoutError):
+        result.get(timeout=0.5)
+    assert not result.ready()
+
+
+def test_initializer_runs_in_every_task_before_its_items(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    with pc.Pool(
+        backend="local", initializer=set_flag, initargs=(str(flag),),
+        env={"FLAG_FILE": str(flag)}, config={"log_dir": str(tmp_path)},
+    ) as pool:  # fmt: skip
+        assert pool.map(read_flag, range(6), chunksize=3) == [f"{x}:initialised" for x in range(6)]
+
+
+def test_processes_sets_the_throttle_and_bad_keywords_fail_at_once(tmp_path: Path) -> None:
+    pool = pc.Pool(4, partition="short", config={"log_dir": str(tmp_path)})
+    assert pool._spec.resources.array_parallelism == 4
+    with pytest.raises(pc.SpecError, match="processes"):
+        pc.Pool(0)
+    with pytest.raises(pc.SpecError, match="mem_gb"):
+        pc.Pool(mem_gb="lots")
+    with pytest.raises(TypeError):
+        pc.Pool(memory="4G")  # type: ignore[call-arg]
+
+
+def test_a_function_the_worker_cannot_import_raises_promptly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's ModuleNotFoundError, at once: never a hang (pypoolparty polls forever)."""
+    module = unimportable_module(tmp_path, monkeypatch)
+    with pc.Pool(backend="local", config={"log_dir": str(tmp_path / "logs")}) as pool:
+        with pytest.raises(ModuleNotFoundError, match="vanishing_module"):
+            pool.map(module.triple, range(40), chunksize=10)
+        with pytest.raises(ModuleNotFoundError, match="vanishing_module"):
+            pool.map(module.triple, range(2))  # one task per item: the same error
+
+
+def unimportable_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    """A module imported here whose file is gone by the time a worker looks for it."""
+    folder = tmp_path / "mods"
+    folder.mkdir()
+    (folder / "vanishing_module.py").write_text("def triple(x):\n    return 3 * x\n")
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module("vanishing_module")
+    monkeypatch.setitem(sys.modules, "vanishing_module", module)
+    shutil.rmtree(folder)
+    return module
