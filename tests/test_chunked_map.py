@@ -242,3 +242,17 @@ def test_progress_counts_pending_running_done_and_failed() -> None:
                Fake(False, False, "PENDING")]  # fmt: skip
     assert tally(handles) == {"done": 1, "failed": 1, "running": 1, "pending": 2}
     assert progress_wanted(False, 100) is False and progress_wanted(True, 1) is True
+
+
+def read_env(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
+
+
+def test_every_item_of_a_chunk_sees_the_specs_environment(tmp_path: Path) -> None:
+    handles = pc.map_func(
+        read_env, ["PARACORE_T_VAR"] * 6, chunk_size=3, env={"PARACORE_T_VAR": "set"},
+        **options(tmp_path),
+    )  # fmt: skip
+    assert pc.gather(handles, timeout=120) == ["set"] * 6

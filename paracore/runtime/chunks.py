@@ -128,7 +128,10 @@ class ChunkTask:
                 write_failure(task_failure(err), self.record_key)
                 raise
         counts = {OK: 0, ERR: 0}
-        with results_path(folder, self.chunk).open("ab") as out:
+        with (
+            applied_environment(env),  # once for the chunk: items run in series
+            results_path(folder, self.chunk).open("ab") as out,
+        ):
             for position, item in read_items(items_path(folder, self.chunk)):
                 if position in done:
                     continue
@@ -143,8 +146,7 @@ class ChunkTask:
         try:
             if self.kind == "command":
                 return OK, run_shell(str(item), env)
-            with applied_environment(env):
-                return OK, fn(item)
+            return OK, fn(item)
         except Exception as err:
             return ERR, task_failure(err)
 
