@@ -1,10 +1,9 @@
-"""How many status queries paracore makes while waiting on an array of N tasks.
+"""P3: scheduler commands run while submitting and waiting on N tasks (default 100).
 
-Submits one array of N tiny Python calls in its own :class:`paracore.Session` (so with its
-own poller), waits with ``gather`` and prints the number of ``sacct`` calls (paracore makes no
-``squeue`` calls while waiting), the elapsed time, and the bound
-``elapsed / min_interval + 3``. Polling one job at a time would cost at least N calls per
-round.
+Every scheduler command the process (and submitit inside it) runs is counted through a PATH
+shim: paracore's ``submit_map`` of N one-item tasks waited on with ``gather``, then submitit's
+``map_array`` of the same N tasks waited on with ``result()``. Polling one job at a time would
+cost N ``sacct`` calls per round; both batch them.
 
     python benchmarks/polling_calls.py [N]
 """
@@ -15,7 +14,10 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
+import submitit
+from common import SCHEDULER_COMMANDS, counted_scheduler_calls, machine, table
 from toolz import pipe
 
 import paracore
@@ -27,27 +29,42 @@ def tiny(x: int) -> int:
     return x + 1
 
 
+def run_paracore(n: int, folder: Path) -> float:
+    spec = pipe(
+        paracore.JobSpec.call(tiny, 0),
+        paracore.with_resources(time_min=5, mem_gb=0.25),
+        paracore.with_log_dir(str(folder)),
+        paracore.with_name("p3-paracore"),
+    )
+    start = time.monotonic()
+    with paracore.use_session(paracore.Session()):  # a poller of its own
+        jobs = paracore.submit_map(spec, [Call(tiny, (i,)) for i in range(n)], resume="never")
+        assert paracore.gather(jobs, timeout=3600, progress=False) == [i + 1 for i in range(n)]
+    return time.monotonic() - start
+
+
+def run_submitit(n: int, folder: Path) -> float:
+    start = time.monotonic()
+    executor = submitit.AutoExecutor(folder=folder)
+    executor.update_parameters(timeout_min=5, mem_gb=0.25, name="p3-submitit")
+    jobs = executor.map_array(tiny, range(n))
+    assert [j.result() for j in jobs] == [i + 1 for i in range(n)]
+    return time.monotonic() - start
+
+
 def main(n: int) -> None:
-    os.environ.setdefault("PARACORE_BACKEND", "slurm")
-    with tempfile.TemporaryDirectory(prefix="paracore-poll-") as folder:
-        spec = pipe(
-            paracore.JobSpec.call(tiny, 0),
-            paracore.with_resources(time_min=5, mem_gb=0.25),
-            paracore.with_log_dir(folder),
-            paracore.with_name("poll-bench"),
-        )
-        with paracore.use_session(paracore.Session()) as session:
-            poller = session.backend("slurm").poller
-            start = time.monotonic()
-            jobs = paracore.submit_map(spec, [Call(tiny, (i,)) for i in range(n)])
-            results = paracore.gather(jobs, timeout=3600)
-            elapsed = time.monotonic() - start
-    assert results == [i + 1 for i in range(n)]
-    bound = elapsed / poller.min_interval_s + 3
-    print(f"tasks: {n}")
-    print(f"elapsed: {elapsed:.1f} s")
-    print(f"sacct calls: {poller.calls} (failed: {poller.failures}); squeue calls: 0")
-    print(f"bound elapsed/min_interval + 3: {bound:.0f}; per-job polling: >= {n} per round")
+    os.environ["PARACORE_BACKEND"] = "slurm"
+    print(machine())
+    rows = []
+    with tempfile.TemporaryDirectory(dir=".", prefix="bench-p3-") as tmp:
+        folder = Path(tmp).absolute()
+        os.environ["PARACORE_STORE"] = str(folder / "store")
+        for name, run in (("paracore", run_paracore), ("submitit", run_submitit)):
+            with counted_scheduler_calls(folder / name) as counts:
+                elapsed = run(n, folder / name / "logs")
+            rows.append((name, *(counts[c] for c in SCHEDULER_COMMANDS), f"{elapsed:.0f}"))
+    print(f"{n} tasks, one array")
+    print(table(rows, ["system", *SCHEDULER_COMMANDS, "elapsed (s)"]))
 
 
 if __name__ == "__main__":

@@ -2,15 +2,22 @@
 
 - per spec: one spec through a 3-transform team preset, then ``to_submitit_params`` (the
   pure pipeline every submission runs);
-- per item: building the payloads of a ``map_func`` over N items and preparing their tasks
-  (what happens before ``sbatch``), measured without submitting anything.
+- per item, one task per item: building the payloads of a ``map_func`` over N items and
+  preparing their tasks (what happens before ``sbatch``), without submitting anything;
+- per item, chunked (the default for large maps): a whole ``map_func`` over N items on Slurm,
+  submitted held (``--hold``) and then cancelled, so nothing runs. The per-item cost is the
+  slope between a map of N/100 and one of N items (the fixed costs, ``sbatch`` included,
+  cancel out).
 
     python benchmarks/submit_side.py [N]
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import paracore
@@ -50,9 +57,38 @@ def per_item(n: int) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
+def chunked_map_seconds(n: int, folder: str) -> float:
+    """Seconds for ``map_func`` over ``n`` items to return, submitted held and cancelled."""
+    items = list(range(n))
+    start = time.perf_counter()
+    handles = paracore.map_func(
+        tiny, items, time_min=5, mem_gb=0.25, extra={"hold": True}, resume="never",
+        job_name="p4-chunked", config={"log_dir": folder},
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    subprocess.run(["scancel", *{h.job_id.split("_")[0] for h in handles[:1]}], check=False)
+    return elapsed
+
+
+def per_item_chunked(n: int) -> tuple[float, float]:
+    """Microseconds per item of a chunked map: the slope, and the whole time over n."""
+    os.environ.setdefault("PARACORE_BACKEND", "slurm")
+    with tempfile.TemporaryDirectory(prefix="paracore-p4-") as folder:
+        os.environ["PARACORE_STORE"] = f"{folder}/store"
+        chunked_map_seconds(1000, folder)  # warm-up: imports, cluster queries
+        small = chunked_map_seconds(n // 100, folder)
+        large = chunked_map_seconds(n, folder)
+    return (large - small) / (n - n // 100) * 1e6, large / n * 1e6
+
+
 def main(n: int) -> None:
     print(f"per spec (3-transform preset + to_submitit_params): {per_spec():.1f} us (target 100)")
-    print(f"per item of a map of {n}, one task per item: {per_item(n):.1f} us (target 10)")
+    print(f"per item of a map of {n}, one task per item: {per_item(n):.1f} us")
+    slope, whole = per_item_chunked(100 * n)
+    print(
+        f"per item of a chunked map of {100 * n}: {slope:.2f} us (target 10; "
+        f"{whole:.2f} us with sbatch and every fixed cost spread over the items)"
+    )
 
 
 if __name__ == "__main__":

@@ -256,3 +256,39 @@ def test_every_item_of_a_chunk_sees_the_specs_environment(tmp_path: Path) -> Non
         **options(tmp_path),
     )  # fmt: skip
     assert pc.gather(handles, timeout=120) == ["set"] * 6
+
+
+class SizedBackend:
+    """Just enough of a backend for choosing a chunk size: a partition of ``cpus`` cores."""
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+
+    def limits(self, partition: str | None) -> pc.PartitionLimits:
+        return pc.PartitionLimits(name=partition or "p", total_cpus=self.cpus, node_cpus=8)
+
+
+def chunks_for(n: int, spec: pc.JobSpec, cpus: int = 64, pilot: object = None) -> int:
+    from paracore.core.chunking import pack
+    from paracore.shell.maps import chunk_size_of
+
+    size = chunk_size_of("auto", spec, SizedBackend(cpus), n, max_array_size=1001, pilot=pilot)
+    return len(pack(range(n), size))
+
+
+def test_auto_chunking_reads_the_partitions_cores_and_an_explicit_throttle() -> None:
+    spec = pc.JobSpec.call(abs, 0)
+    assert chunks_for(10_000, pc.with_resources(cpus_per_task=4, spec=spec)) == 4 * 16
+    assert chunks_for(10_000, pc.with_resources(array_parallelism=5, spec=spec)) == 20
+    # "auto" is not a cap here: 4 x 64 cores = 256 tasks, i.e. chunks of 40 (250 of them)
+    assert chunks_for(10_000, pc.with_resources(array_parallelism="auto", spec=spec)) == 250
+    assert chunks_for(100, spec) == 100  # a small map: one task per item
+    assert chunks_for(10_000_000, spec, cpus=100_000) == 1001  # never above MaxArraySize
+
+
+def test_a_pilots_durations_make_chunks_of_at_least_a_minute() -> None:
+    from types import SimpleNamespace
+
+    pilot = SimpleNamespace(recommendation=SimpleNamespace(duration=SimpleNamespace(p95=0.5)))
+    spec = pc.with_resources(time_min=60, spec=pc.JobSpec.call(abs, 0))
+    assert chunks_for(10_000, spec, cpus=1000, pilot=pilot) == -(-10_000 // 120)

@@ -265,3 +265,40 @@ def test_backend_limits_are_the_partitions_largest_node() -> None:
     assert backend.limits(None).name == "debug"
     with pytest.raises(pc.SpecError, match="a partition of this cluster: debug, short"):
         backend.limits("gpu")
+
+
+def test_max_array_size_is_read_from_scontrol_show_config_once() -> None:
+    from paracore.backends.slurm.cluster import parse_max_array_size
+
+    config = (
+        "Configuration data as of 2026-01-01\nMaxArraySize            = 4001\nMaxJobCount = 10\n"
+    )
+    assert parse_max_array_size(config) == 4001
+    assert parse_max_array_size("MaxJobCount = 10\n") is None
+    calls: list = []
+
+    def run(cmd):
+        calls.append(tuple(cmd))
+        return config
+
+    cache = ClusterQueries(run)
+    assert cache.max_array_size() == cache.max_array_size() == 4001
+    assert calls == [("scontrol", "show", "config")]
+
+
+def test_an_unanswered_max_array_size_falls_back_to_slurms_default() -> None:
+    from paracore.shell.submit import MAX_ARRAY_SIZE, array_limit
+
+    def broken(cmd):
+        raise OSError("scontrol: not found")
+
+    class Backend:
+        def __init__(self, runner) -> None:
+            self.cluster = ClusterQueries(runner)
+
+        def max_array_size(self):
+            return self.cluster.max_array_size()
+
+    assert array_limit(Backend(broken)) == MAX_ARRAY_SIZE
+    assert array_limit(Backend(lambda cmd: "MaxArraySize = 77\n")) == 77
+    assert array_limit(object()) == MAX_ARRAY_SIZE  # a backend that does not say

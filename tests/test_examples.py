@@ -56,6 +56,7 @@ EXPECTED = {
         "shard 2 with 1 thread",
         "preset time: 2 min, retries: 1",
     ],
+    "08_pool.py": ["2000 scores, best item ", "starmap: [6, 20], imap_unordered: [1, 2, 3]"],
 }
 
 
@@ -75,7 +76,9 @@ def test_example_on_slurm(name: str, tmp_path: Path) -> None:
         assert "backend: slurm" in out
 
 
-@pytest.mark.parametrize("name", ["quickstart.py", "05_env_policies.py", "01_single_job.py"])
+@pytest.mark.parametrize(
+    "name", ["quickstart.py", "05_env_policies.py", "01_single_job.py", "08_pool.py"]
+)
 def test_example_on_local_backend(name: str, tmp_path: Path) -> None:
     """Without Slurm the same examples run on this machine through submitit's local executor."""
     out = run_example(name, tmp_path, "local")
