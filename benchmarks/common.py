@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-SCHEDULER_COMMANDS = ("sbatch", "sacct", "squeue", "scontrol", "sinfo", "scancel", "srun")
+SCHEDULER_COMMANDS = ("sbatch", "sacct", "squeue", "scontrol", "sinfo", "scancel")
+"""What a submitting process may run (``srun`` runs inside the jobs, so it is not counted)."""
 
 
 def machine() -> str:

@@ -42,10 +42,11 @@ def per_task_cpu(array_id: str, count: int) -> list[float]:
     """TotalCPU of each task of an array (waiting until sacct has them all)."""
     for _ in range(60):
         out = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-j", array_id, "--format=JobID,State,TotalCPU"],
+            ["sacct", "-n", "-P", "-j", array_id, "--format=JobID,State,TotalCPU"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         rows = [line.split("|") for line in out.splitlines() if line]
+        rows = [r for r in rows if "." not in r[0]]  # a task's own row sums its steps
         done = [r for r in rows if r[1] == "COMPLETED"]
         if len(done) == count:
             return [cpu_seconds(r[2]) for r in done]

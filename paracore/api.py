@@ -68,8 +68,14 @@ class Keywords:
     array_parallelism: int | str | None = None
     resume: str | None = None
 
+    @classmethod
+    def of(cls, given: Mapping[str, Any]) -> Keywords:
+        """The keywords among a function's arguments (``locals()``), the others left out."""
+        names = attrs.fields_dict(cls)
+        return cls(**{k: v for k, v in given.items() if k in names})
 
-def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, Any]]:
+
+def build_spec(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, Any]]:
     """A spec for ``payload`` with the seed API's keywords applied as transforms, and the
     keywords ``submit`` needs to check it (where each value came from, validate or not).
 
@@ -118,7 +124,7 @@ def _build(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, An
     return pipe(spec, *first, *steps), checks
 
 
-def _many(values: Iterable[Any], field: str, what: str) -> list[Any]:
+def listed(values: Iterable[Any], field: str, what: str) -> list[Any]:
     """The values as a list; a single string (which would map over its characters) is refused."""
     if isinstance(values, str | bytes):
         raise SpecError(
@@ -200,28 +206,8 @@ def run_cmd(
     name from the files' ``presets:``, or a transform). ``resume`` (``auto``, ``cache``,
     ``never``) decides whether identical work recorded earlier is re-attached (docs/runs.md).
     """
-    keywords = Keywords(
-        job_name=job_name,
-        partition=partition,
-        time_min=time_min,
-        cpus_per_task=cpus_per_task,
-        mem_gb=mem_gb,
-        env_setup=env_setup,
-        env=env,
-        env_merge=env_merge,
-        jitter_s=jitter_s,
-        account=account,
-        qos=qos,
-        extra=extra,
-        retries=retries,
-        retry_backoff_s=retry_backoff_s,
-        backend=backend,
-        config=config,
-        cluster=cluster,
-        preset=preset,
-        resume=resume,
-    )
-    spec, checks = _build(Command(cmd), keywords)
+    keywords = Keywords.of(locals())
+    spec, checks = build_spec(Command(cmd), keywords)
     return submit(spec, **checks)
 
 
@@ -259,32 +245,11 @@ def map_cmds(
     the profile's ``max_array_parallelism``). Many commands are packed ``chunk_size`` per
     array task (``"auto"``: from the cluster's size and ``pilot``'s durations; docs/maps.md).
     """
-    commands = _many(cmds, "cmds", "a list of shell commands")
+    commands = listed(cmds, "cmds", "a list of shell commands")
     if not commands:
         return []
-    keywords = Keywords(
-        job_name=job_name,
-        partition=partition,
-        time_min=time_min,
-        cpus_per_task=cpus_per_task,
-        mem_gb=mem_gb,
-        env_setup=env_setup,
-        env=env,
-        env_merge=env_merge,
-        jitter_s=jitter_s,
-        account=account,
-        qos=qos,
-        extra=extra,
-        retries=retries,
-        retry_backoff_s=retry_backoff_s,
-        backend=backend,
-        config=config,
-        cluster=cluster,
-        preset=preset,
-        array_parallelism=array_parallelism,
-        resume=resume,
-    )
-    spec, checks = _build(Command(str(commands[0])), keywords)
+    keywords = Keywords.of(locals())
+    spec, checks = build_spec(Command(str(commands[0])), keywords)
     return submit_items(spec, commands, chunk_size=chunk_size, pilot=pilot, **checks)
 
 
@@ -322,30 +287,9 @@ def map_func(
     the cluster's size and ``pilot``'s durations), each item keeping its own handle, result
     and error (docs/maps.md).
     """
-    values = _many(items, "items", "a list of items")
+    values = listed(items, "items", "a list of items")
     if not values:
         return []
-    keywords = Keywords(
-        job_name=job_name,
-        partition=partition,
-        time_min=time_min,
-        cpus_per_task=cpus_per_task,
-        mem_gb=mem_gb,
-        env_setup=env_setup,
-        env=env,
-        env_merge=env_merge,
-        jitter_s=jitter_s,
-        account=account,
-        qos=qos,
-        extra=extra,
-        retries=retries,
-        retry_backoff_s=retry_backoff_s,
-        backend=backend,
-        config=config,
-        cluster=cluster,
-        preset=preset,
-        array_parallelism=array_parallelism,
-        resume=resume,
-    )
-    spec, checks = _build(Call(fn, (values[0],)), keywords)
+    keywords = Keywords.of(locals())
+    spec, checks = build_spec(Call(fn, (values[0],)), keywords)
     return submit_items(spec, values, fn=fn, chunk_size=chunk_size, pilot=pilot, **checks)

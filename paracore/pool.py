@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from paracore.api import Keywords, _build, _many
+from paracore.api import Keywords, build_spec, listed
 from paracore.core.failures import FailureClass
 from paracore.core.spec import Call
 from paracore.core.transforms import Transform
@@ -27,7 +27,7 @@ from paracore.shell.maps import submit_items
 from paracore.shell.progress import ProgressBar, progress_wanted
 from paracore.shell.session import current_session
 from paracore.shell.submit import submit
-from paracore.shell.waiting import wait_until
+from paracore.shell.waiting import MAX_POLL_S, wait_until
 
 __all__ = ["AsyncResult", "Pool"]
 
@@ -133,7 +133,7 @@ class _Work:
                     clock=session.clock,
                     sleep=session.sleep,
                     poll_s=self.pool._poll_s,
-                    max_poll_s=10.0,
+                    max_poll_s=MAX_POLL_S,
                     next_due=self.due,
                     timed_out=lambda: multiprocessing.TimeoutError(
                         f"not finished after {limit:.0f} s"
@@ -213,7 +213,7 @@ class _Results(Iterator[Any]):
                 raise multiprocessing.TimeoutError(f"no result within {limit:.0f} s")
             session.sleep(poll)
             waited += poll
-            poll = min(10.0, poll * 1.5)
+            poll = min(MAX_POLL_S, poll * 1.5)
         return self._ready.pop(0)
 
     def _stop(self) -> None:
@@ -336,29 +336,10 @@ class Pool:
             raise SpecError("processes", processes, "a whole number >= 1, or None")
         if initializer is not None and not callable(initializer):
             raise SpecError("initializer", initializer, "a callable, or None")
-        keywords = Keywords(
-            job_name=job_name,
-            partition=partition,
-            time_min=time_min,
-            cpus_per_task=cpus_per_task,
-            mem_gb=mem_gb,
-            env_setup=env_setup,
-            env=env,
-            env_merge=env_merge,
-            jitter_s=jitter_s,
-            account=account,
-            qos=qos,
-            extra=extra,
-            retries=retries,
-            retry_backoff_s=retry_backoff_s,
-            backend=backend,
-            config=config,
-            cluster=cluster,
-            preset=preset,
-            array_parallelism=processes if array_parallelism is None else array_parallelism,
-            resume=resume,
-        )
-        self._spec, self._checks = _build(Call(_placeholder, (None,)), keywords)
+        if array_parallelism is None:
+            array_parallelism = processes
+        keywords = Keywords.of(locals())
+        self._spec, self._checks = build_spec(Call(_placeholder, (None,)), keywords)
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._progress = progress
@@ -387,7 +368,7 @@ class Pool:
         self, func: Callable[..., Any], iterable: Iterable[Any], chunksize: int | None
     ) -> _Work:
         self._check_running()
-        items = _many(iterable, "iterable", "an iterable of items")
+        items = listed(iterable, "iterable", "an iterable of items")
         if not items:
             return _Work(self, [])
         with self._lock:
@@ -554,4 +535,4 @@ class Pool:
                 return
             self._wake.wait(poll)
             self._wake.clear()
-            poll = min(10.0, poll * 1.5)
+            poll = min(MAX_POLL_S, poll * 1.5)

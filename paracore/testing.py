@@ -35,6 +35,7 @@ from paracore.core.escalation import AttemptResources
 from paracore.core.retry import RetryPolicy
 from paracore.errors import JobFailedError
 from paracore.shell.handle import SubmitHandle
+from paracore.shell.waiting import MAX_POLL_S
 
 __all__ = ["FakeClock", "FakeJob", "FakeRecord", "FakeSubmitter", "job_record"]
 
@@ -264,7 +265,7 @@ class FakeSubmitter:
         job_name: str = "fake",
         rng: random.Random | None = None,
         poll_s: float = 1.0,
-        max_poll_s: float = 10.0,
+        max_poll_s: float = MAX_POLL_S,
         resources: AttemptResources | None = None,
         limits: PartitionLimits | None = None,
         parents: tuple[SubmitHandle, ...] = (),

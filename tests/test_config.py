@@ -403,7 +403,7 @@ def test_api_applies_the_files_and_the_call_wins(homes: tuple[Path, Path]) -> No
     assert handle.result(timeout=30).stdout.strip() == "WARN"
     from paracore import api
 
-    spec, checks = api._build(
+    spec, checks = api.build_spec(
         pc.Command("true"),
         api.Keywords(backend="inprocess", time_min=7, config={"qos": "cfg"}, cluster="dev"),
     )

@@ -33,7 +33,7 @@ from paracore.runtime.chunks import ERR, OK, read_results, results_path
 from paracore.runtime.tasks import TaskFailure
 from paracore.shell.handle import SubmitHandle, collected
 from paracore.shell.session import current_session
-from paracore.shell.waiting import wait_until
+from paracore.shell.waiting import MAX_POLL_S, wait_until
 
 __all__ = ["ChunkedMap", "ItemHandle", "ItemHandles"]
 
@@ -426,7 +426,7 @@ class ItemHandle:
                 clock=chunked._clock,
                 sleep=chunked._sleep,
                 poll_s=1.0,
-                max_poll_s=10.0,
+                max_poll_s=MAX_POLL_S,
                 next_due=chunked._due,
                 timed_out=lambda: JobTimeoutError(
                     f"item {self._position} of {self.job_name} (job {self.job_id}) still "

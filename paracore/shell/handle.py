@@ -56,7 +56,7 @@ from paracore.errors import (
 )
 from paracore.shell.progress import ProgressBar, progress_wanted
 from paracore.shell.session import current_session
-from paracore.shell.waiting import wait_until
+from paracore.shell.waiting import MAX_POLL_S, wait_until
 
 __all__ = ["RetryGroup", "SubmitHandle", "collected", "gather"]
 
@@ -125,7 +125,7 @@ class SubmitHandle:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
         poll_s: float = 1.0,
-        max_poll_s: float = 10.0,
+        max_poll_s: float = MAX_POLL_S,
         lifecycle: TaskState | None = None,
     ) -> None:
         session = current_session()
@@ -651,7 +651,7 @@ def gather(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     poll_s: float = 1.0,
-    max_poll_s: float = 10.0,
+    max_poll_s: float = MAX_POLL_S,
     progress: bool | None = None,
 ) -> list[Any]:
     """Results of all handles in input order, waiting on all of them together.

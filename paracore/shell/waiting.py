@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["wait_until"]
+__all__ = ["MAX_POLL_S", "POLL_S", "wait_until"]
+
+POLL_S = 1.0
+"""The first pause between rounds of a wait."""
+MAX_POLL_S = 2.0
+"""The longest pause between rounds: a round only looks at files and at the poller's answer
+(which asks the scheduler at most every few seconds), so a finished job is seen quickly."""
 
 
 def wait_until(
