@@ -14,6 +14,15 @@ import typing as _typing
 __version__ = "0.1.0"
 
 _WHERE: dict[str, str] = {
+    "Chain": "paracore.workflow",
+    "Parallel": "paracore.workflow",
+    "Plan": "paracore.workflow",
+    "PlanDescription": "paracore.workflow",
+    "PlanRun": "paracore.shell.plans",
+    "Result": "paracore.workflow",
+    "Step": "paracore.workflow",
+    "PlanError": "paracore.errors",
+    "StepFailedError": "paracore.errors",
     "NOT_GIVEN": "paracore.core.sentinel",
     "Attempt": "paracore.core.lifecycle",
     "AttemptResources": "paracore.core.escalation",
@@ -98,6 +107,7 @@ __all__ = [
     "Attempt",
     "AttemptResources",
     "Call",
+    "Chain",
     "Command",
     "CommandFailedError",
     "CommandResult",
@@ -114,13 +124,19 @@ __all__ = [
     "Naming",
     "Origin",
     "ParacoreError",
+    "Parallel",
     "PartitionLimits",
     "PilotError",
+    "Plan",
+    "PlanDescription",
+    "PlanError",
+    "PlanRun",
     "Pool",
     "Recommendation",
     "RemoteError",
     "ResolvedConfig",
     "Resources",
+    "Result",
     "RetryGroup",
     "RetryPolicy",
     "RunNotFound",
@@ -128,6 +144,8 @@ __all__ = [
     "Session",
     "Setting",
     "SpecError",
+    "Step",
+    "StepFailedError",
     "StoreError",
     "SubmissionError",
     "SubmitHandle",
@@ -228,10 +246,12 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
         KeywordError,
         ParacoreError,
         PilotError,
+        PlanError,
         RemoteError,
         RunNotFound,
         SchedulerUnreachable,
         SpecError,
+        StepFailedError,
         StoreError,
         SubmissionError,
     )
@@ -241,6 +261,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
     from paracore.shell.config_files import resolve, with_preset
     from paracore.shell.handle import RetryGroup, SubmitHandle, gather
     from paracore.shell.pilot import autotune_from_pilot
+    from paracore.shell.plans import PlanRun
     from paracore.shell.report import plot_report, show_report
     from paracore.shell.session import Session, use_session
     from paracore.shell.submit import (
@@ -251,3 +272,4 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
         submit,
         submit_map,
     )
+    from paracore.workflow import Chain, Parallel, Plan, PlanDescription, Result, Step

@@ -52,6 +52,7 @@ class Keywords:
     time_min: int | str | None = None
     cpus_per_task: int | None = None
     mem_gb: float | str | None = None
+    gpus: int | None = None
     env_setup: str | None = None
     env: Mapping[str, str] | None = None
     env_merge: Literal["inherit", "replace"] = "inherit"
@@ -88,6 +89,7 @@ def build_spec(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str
         "time_min": kw.time_min,
         "cpus_per_task": kw.cpus_per_task,
         "mem_gb": kw.mem_gb,
+        "gpus": kw.gpus,
         "array_parallelism": kw.array_parallelism,
         "account": kw.account,
         "qos": kw.qos,

@@ -22,10 +22,12 @@ __all__ = [
     "KeywordError",
     "ParacoreError",
     "PilotError",
+    "PlanError",
     "RemoteError",
     "RunNotFound",
     "SchedulerUnreachable",
     "SpecError",
+    "StepFailedError",
     "StoreError",
     "SubmissionError",
 ]
@@ -141,3 +143,20 @@ class RemoteError(JobFailedError):
 
 class DependencyError(JobFailedError):
     """A job cannot run because a job it depends on (``after_ok``) failed or was cancelled."""
+
+
+class PlanError(ParacoreError, ValueError):
+    """A workflow plan is not well formed: a duplicate or unknown step name, a cycle, an empty
+    group, or a Result of a step that returns nothing."""
+
+
+class StepFailedError(JobFailedError):
+    """A step of a workflow failed for good: carries the step's own error (``__cause__``), the
+    step's name and the steps that will not run because of it."""
+
+    def __init__(
+        self, message: str, *, step: str, not_run: Sequence[str] = (), **fields: Any
+    ) -> None:
+        self.step = step
+        self.not_run = tuple(not_run)
+        super().__init__(message, **fields)

@@ -48,6 +48,8 @@ BUILTIN_PARENT = {
     "CommandFailedError": RuntimeError,
     "RemoteError": RuntimeError,
     "DependencyError": RuntimeError,
+    "PlanError": ValueError,
+    "StepFailedError": RuntimeError,
 }
 
 
@@ -193,6 +195,7 @@ def test_every_error_users_see_lives_in_errors() -> None:
     assert job_side == {
         "paracore.runtime.environment.SetupFailed",
         "paracore.runtime.measure.PilotTaskFailed",
+        "paracore.runtime.results.MissingResult",
         "paracore.runtime.tasks.CommandFailed",
     }
 

@@ -288,8 +288,10 @@ def attach_run(
     sleep: Callable[[float], None],
     submit: Callable[[Backend, JobSpec, Sequence[Task], Sequence[str]], list[RunningJob]],
     max_array_size: int,
+    parents: Sequence[SubmitHandle] = (),
 ) -> list[SubmitHandle]:
-    """The handles of a recorded run, in input order, usable as if submitted here."""
+    """The handles of a recorded run, in input order, usable as if submitted here
+    (``parents``: the handles its jobs wait on with ``afterok``, when known)."""
     run = wait_until_active(store, run, sleep)
     spec, tasks = load_run_files(Path(run.files))
     rows = store.tasks(run.id)
@@ -325,7 +327,7 @@ def attach_run(
     )
     jobs = [job_for(row) for row in rows]
     states = [ledger._from_wall(row.state) for row in rows]
-    return handles_for(parts, jobs, states, ledger)
+    return handles_for(parts, jobs, states, ledger, parents)
 
 
 def forget_files(run: RunRow) -> None:

@@ -35,6 +35,8 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "AttemptRow",
+    "PlanRow",
+    "PlanStepRow",
     "RunRow",
     "RunStore",
     "TaskRow",
@@ -104,6 +106,25 @@ MIGRATIONS: tuple[str, ...] = (
         stdout TEXT,
         stderr TEXT,
         PRIMARY KEY (run_id, idx, n)
+    );
+    """,
+    # 2: workflow plans, and which run carries each of their steps
+    """
+    CREATE TABLE plans (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        created REAL NOT NULL,
+        graph TEXT NOT NULL
+    );
+    CREATE INDEX plans_by_name ON plans (name, backend, created);
+    CREATE TABLE plan_steps (
+        plan_id TEXT NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        step_key TEXT NOT NULL,
+        run_id TEXT,
+        how TEXT NOT NULL,
+        PRIMARY KEY (plan_id, step)
     );
     """,
 )
@@ -197,6 +218,30 @@ class AttemptRow:
     end: str | None
     stdout: str | None
     stderr: str | None
+
+
+@attrs.frozen
+class PlanStepRow:
+    """One step of a recorded plan: its definition's key, the run carrying it (None until
+    submitted) and how this submission got it (``submitted``, ``reused``, ``attached``)."""
+
+    plan_id: str
+    step: str
+    step_key: str
+    run_id: str | None
+    how: str
+
+
+@attrs.frozen
+class PlanRow:
+    """One submission of a workflow plan: its name, backend, graph and steps."""
+
+    id: str
+    name: str
+    backend: str
+    created: float
+    graph: Mapping[str, Any] = attrs.field(eq=False)
+    steps: tuple[PlanStepRow, ...] = ()
 
 
 def _text(cache: dict[int, str], state: Mapping[str, Any]) -> str:
@@ -588,6 +633,61 @@ class RunStore:
         """Forget a run (its rows; the caller removes its files)."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # -------------------------------------------------------------- plans
+
+    def insert_plan(
+        self,
+        plan_id: str,
+        *,
+        name: str,
+        backend: str,
+        graph: Mapping[str, Any],
+        steps: Sequence[tuple[str, str, str | None, str]],
+    ) -> None:
+        """Record a plan's submission: ``steps`` are ``(step, key, run id, how)``."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO plans (id, name, backend, created, graph) VALUES (?, ?, ?, ?, ?)",
+                (plan_id, name, backend, self._clock(), json.dumps(dict(graph))),
+            )
+            conn.executemany(
+                "INSERT INTO plan_steps (plan_id, step, step_key, run_id, how) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(plan_id, *row) for row in steps],
+            )
+
+    def plan_step_run(self, plan_id: str, step: str, run_id: str, how: str) -> None:
+        """Record the run that carries a step submitted later (a local plan's waiting step)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE plan_steps SET run_id = ?, how = ? WHERE plan_id = ? AND step = ?",
+                (run_id, how, plan_id, step),
+            )
+
+    def latest_plan(self, name: str, backend: str) -> PlanRow | None:
+        """The newest recorded submission of the plan ``name`` on ``backend``."""
+        rows = self._read(
+            "SELECT * FROM plans WHERE name = ? AND backend = ? ORDER BY created DESC LIMIT 1",
+            (name, backend),
+        )
+        return self._plan(rows[0]) if rows else None
+
+    def plan(self, plan_id: str) -> PlanRow | None:
+        """The plan submission ``plan_id``."""
+        rows = self._read("SELECT * FROM plans WHERE id = ?", (plan_id,))
+        return self._plan(rows[0]) if rows else None
+
+    def _plan(self, row: sqlite3.Row) -> PlanRow:
+        steps = self._read("SELECT * FROM plan_steps WHERE plan_id = ?", (row["id"],))
+        return PlanRow(
+            id=row["id"],
+            name=row["name"],
+            backend=row["backend"],
+            created=row["created"],
+            graph=json.loads(row["graph"]),
+            steps=tuple(PlanStepRow(**dict(r)) for r in steps),
+        )
 
     # -------------------------------------------------------------- reading
 

@@ -1,0 +1,601 @@
+"""Submitting a workflow plan: every step checked first, then submitted in topological order
+with ``afterok`` dependencies, recorded in the run store, and watched as one :class:`PlanRun`.
+
+Each step is one run of the store (a job, or one array for a map step). The plan's record
+names, per step, the key of its definition (its spec, what it runs, and its parents' keys)
+and the run carrying it, so submitting the same plan again re-uses steps that completed,
+re-attaches to steps still in flight, and submits anew the failed, cancelled and changed
+ones with everything downstream of them. On a backend without scheduler dependencies (the
+local machine), a step is submitted once its parents succeeded, as the run is waited on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cloudpickle
+
+from paracore.backends.base import Backend, Task
+from paracore.core.digest import content_key
+from paracore.core.escalation import attempt_resources
+from paracore.core.lifecycle import TaskState, wait_bound
+from paracore.core.names import log_folder, sanitize
+from paracore.core.spec import Call, Command, JobSpec, Payload
+from paracore.core.workflow import (
+    CallWork,
+    CommandWork,
+    Graph,
+    MapWork,
+    Result,
+    downstream,
+    results_in,
+)
+from paracore.errors import (
+    DependencyError,
+    JobFailedError,
+    JobTimeoutError,
+    PlanError,
+    StepFailedError,
+    StoreError,
+)
+from paracore.runtime.results import SavedResult, SavedResults, StepCall
+from paracore.shell.checks import describe_payload, prepare_task
+from paracore.shell.handle import SubmitHandle, collected
+from paracore.shell.runs import attach_run
+from paracore.shell.session import current_session
+from paracore.shell.store import PlanRow, RunStore
+from paracore.shell.submit import (
+    _limits_for,
+    _resubmit,
+    array_limit,
+    key_fields,
+    parents_of,
+    start_run,
+)
+from paracore.shell.waiting import MAX_POLL_S, wait_until
+
+__all__ = ["PlanRun", "StepStatus", "StepWork", "prepare_steps", "submit_plan"]
+
+Saved = SavedResult | SavedResults
+
+
+@attrs.frozen
+class StepWork:
+    """A step ready to submit: its checked spec and backend, its tasks and their labels, and
+    the key of its definition."""
+
+    name: str
+    kind: str  # "job" or "map"
+    spec: JobSpec
+    backend: Backend = attrs.field(eq=False)
+    tasks: tuple[Task, ...] = attrs.field(eq=False)
+    labels: tuple[str, ...]
+    key: str
+
+
+def _fingerprint(fn: Callable[..., Any] | None) -> bytes:
+    """The source text of a function, so a fixed function imported from a module (pickled by
+    reference, its name only) still changes the step's key."""
+    if fn is None:
+        return b""
+    try:
+        return inspect.getsource(fn).encode()
+    except (OSError, TypeError):
+        return b""
+
+
+def _work_bytes(work: CallWork | CommandWork | MapWork) -> list[bytes]:
+    if isinstance(work, CommandWork):
+        return [b"command\0" + work.cmd.encode("utf-8", "surrogatepass")]
+    pickled: bytes = cloudpickle.dumps(work)
+    return [pickled, _fingerprint(work.fn)]
+
+
+def step_keys(graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]]) -> dict[str, str]:
+    """Each step's key: its spec's fields, what it runs, and its parents' keys (so a change
+    upstream changes every key downstream)."""
+    keys: dict[str, str] = {}
+    for name in graph.order:
+        spec, backend = checked[name]
+        parents = [keys[p].encode() for p in graph.parents[name]]
+        work = _work_bytes(graph.step(name).work)
+        keys[name] = content_key("plan-step", key_fields(spec, backend), [*work, *parents])
+    return keys
+
+
+def saved_results(
+    graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]], keys: Mapping[str, str]
+) -> dict[str, Saved]:
+    """Where each step another step takes a Result of saves its value: beside its logs (the
+    folder the nodes share), named by the plan, the step and its key."""
+    out: dict[str, Saved] = {}
+    for name in dict.fromkeys(r for s in graph.steps for r in results_in(s)):
+        spec, _backend = checked[name]
+        stem = f"{sanitize(name)}-{keys[name][:16]}"
+        folder = Path(log_folder(spec)) / "results" / sanitize(graph.name)
+        step = graph.step(name)
+        if isinstance(step.work, MapWork):
+            out[name] = SavedResults(str(folder / stem), len(step.work.items), name)
+        else:
+            out[name] = SavedResult(str(folder / f"{stem}.pkl"), name)
+    return out
+
+
+def _swap(value: Any, saved: Mapping[str, Saved]) -> Any:
+    """``value`` with each Result replaced by where that step's value is saved."""
+    if isinstance(value, Result):
+        return saved[value.step]
+    if isinstance(value, list | tuple):
+        return type(value)(_swap(v, saved) for v in value)
+    if isinstance(value, dict):
+        return {k: _swap(v, saved) for k, v in value.items()}
+    return value
+
+
+def _payloads(graph: Graph, name: str, saved: Mapping[str, Saved]) -> list[Payload]:
+    step = graph.step(name)
+    work = step.work
+    if isinstance(work, CommandWork):
+        return [Command(work.cmd)]
+    mine = saved.get(name)
+    takes = bool(results_in(step))
+    args = _swap(work.args, saved)
+    kwargs = _swap(dict(work.kwargs), saved)
+    if isinstance(work, CallWork):
+        if mine is None and not takes:
+            return [Call(work.fn, args, kwargs)]
+        path = mine.path if isinstance(mine, SavedResult) else None
+        return [Call(StepCall(work.fn, path), args, kwargs)]
+    if work.fn is None:
+        return [Command(str(item)) for item in work.items]
+    folder = mine.folder if isinstance(mine, SavedResults) else None
+    if folder is None and not takes:
+        return [Call(work.fn, (item, *args), kwargs) for item in work.items]
+    return [
+        Call(
+            StepCall(work.fn, None if folder is None else f"{folder}/{i}.pkl"),
+            (item, *args),
+            kwargs,
+        )
+        for i, item in enumerate(work.items)
+    ]
+
+
+def prepare_steps(
+    graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]]
+) -> dict[str, StepWork]:
+    """Every step's tasks, made (and checked: picklable, programs on PATH) before anything
+    is submitted."""
+    keys = step_keys(graph, checked)
+    saved = saved_results(graph, checked, keys)
+    which = current_session().which
+    out: dict[str, StepWork] = {}
+    for name in graph.order:
+        spec, backend = checked[name]
+        specs = [spec.with_payload(p) for p in _payloads(graph, name, saved)]
+        out[name] = StepWork(
+            name=name,
+            kind="map" if isinstance(graph.step(name).work, MapWork) else "job",
+            spec=spec,
+            backend=backend,
+            tasks=tuple(prepare_task(s, which, sys.path) for s in specs),
+            labels=tuple(describe_payload(s) for s in specs),
+            key=keys[name],
+        )
+    return out
+
+
+# ---------------------------------------------------------------- the run
+
+
+WAITING = "waiting"  # not submitted yet: its parents are still running (local backends)
+NOT_RUN = "not run"  # a parent failed, or the plan was cancelled first
+FAILED = "failed"
+SUCCEEDED = "succeeded"
+RUNNING = "running"
+
+
+@attrs.frozen
+class StepStatus:
+    """One row of :meth:`PlanRun.status`."""
+
+    step: str
+    state: str
+    how: str  # submitted, reused (completed earlier), attached (in flight earlier), waiting
+    jobs: str
+    attempts: int
+    scheduler: str
+
+
+@attrs.frozen
+class PlanStatus:
+    """What :meth:`PlanRun.status` returns: a row per step, printable as a table."""
+
+    plan: str
+    rows: tuple[StepStatus, ...]
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        return [(r.step, r.state, r.scheduler, r.how, str(r.attempts), r.jobs) for r in self.rows]
+
+    def __str__(self) -> str:
+        head = ("step", "state", "scheduler", "how", "attempts", "jobs")
+        rows = [head, *self._cells()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+        return f"plan {self.plan}\n" + "\n".join(line.rstrip() for line in lines)
+
+    def __rich__(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"plan {self.plan}")
+        for head in ("step", "state", "scheduler", "how", "attempts", "jobs"):
+            table.add_column(head)
+        style = {SUCCEEDED: "green", FAILED: "red", NOT_RUN: "yellow"}
+        for row, cells in zip(self.rows, self._cells(), strict=True):
+            table.add_row(*cells, style=style.get(row.state))
+        return table
+
+
+def _job_ids(handles: Sequence[SubmitHandle]) -> str:
+    ids = [h.job_id for h in handles]
+    if len(ids) <= 3:
+        return ",".join(ids)
+    return f"{ids[0]} .. {ids[-1]} ({len(ids)} tasks)"
+
+
+class PlanRun:
+    """A submitted plan: the handles of each step (``run["train"]``), :meth:`wait`,
+    :meth:`status` and :meth:`cancel`."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        work: Mapping[str, StepWork],
+        *,
+        backend: Backend,
+        store: RunStore | None,
+        plan_id: str,
+    ) -> None:
+        session = current_session()
+        self.graph = graph
+        self.plan_id = plan_id
+        self._work = dict(work)
+        self._backend = backend
+        self._store = store
+        self._clock = session.clock
+        self._sleep = session.sleep
+        self._queue_allowance_s = session.queue_allowance_s
+        self._handles: dict[str, list[SubmitHandle]] = {}
+        self._how: dict[str, str] = {}
+        self._run_ids: dict[str, str | None] = {}
+        self._cancelled = False
+
+    @property
+    def name(self) -> str:
+        """The plan's name."""
+        return self.graph.name
+
+    @property
+    def how(self) -> Mapping[str, str]:
+        """Per step, how this submission got it: ``submitted``, ``reused`` (it had completed),
+        ``attached`` (it was in flight) or ``waiting`` (submitted once its parents succeed)."""
+        return dict(self._how)
+
+    @property
+    def run_ids(self) -> Mapping[str, str | None]:
+        """Per step, the run of the store that carries it (``paracore show <id>``)."""
+        return dict(self._run_ids)
+
+    def __repr__(self) -> str:
+        return f"PlanRun(plan={self.name!r}, plan_id={self.plan_id!r})"
+
+    # -------------------------------------------------------------- submitting
+
+    def _start(self, previous: PlanRow | None) -> None:
+        """Re-use, re-attach or submit every step, in topological order; all or nothing."""
+        before = {row.step: row for row in previous.steps} if previous else {}
+        try:
+            for name in self.graph.order:
+                self._place(name, before.get(name))
+        except BaseException:
+            self._cancel_submitted()
+            raise
+        if self._store is not None:
+            self._store.insert_plan(
+                self.plan_id,
+                name=self.name,
+                backend=self._backend.name,
+                graph={"order": list(self.graph.order), "parents": dict(self.graph.parents)},
+                steps=[
+                    (n, self._work[n].key, self._run_ids.get(n), self._how[n])
+                    for n in self.graph.order
+                ],
+            )
+
+    def _place(self, name: str, before: Any) -> None:
+        parents = self.graph.parents[name]
+        carried_over = all(self._how[p] in ("reused", "attached") for p in parents)
+        if before is not None and before.run_id:
+            handles = self._attach(name, before.run_id)
+            if handles is not None:
+                same = before.step_key == self._work[name].key
+                verdict = self._verdict(handles)
+                if same and carried_over and verdict != FAILED:
+                    self._handles[name] = handles
+                    self._how[name] = "reused" if verdict == SUCCEEDED else "attached"
+                    self._run_ids[name] = before.run_id
+                    return
+                for handle in handles:  # in flight, but changed or its parents run again
+                    if not handle._final:
+                        handle.cancel()
+        if self._backend.schedules_dependencies or all(
+            self._state(p) == SUCCEEDED for p in parents
+        ):
+            self._submit(name, "submitted")
+        else:
+            self._how[name] = WAITING
+            self._handles[name] = []
+            self._run_ids[name] = None
+
+    def _attach(self, name: str, run_id: str) -> list[SubmitHandle] | None:
+        """The handles of the run an earlier submission left for this step, if still known."""
+        assert self._store is not None
+        run = self._store.run(run_id)
+        if run is None:
+            return None
+        parents = [h for p in self.graph.parents[name] for h in self._handles[p]]
+        try:
+            return attach_run(
+                self._store,
+                run,
+                backend=self._backend,
+                limits=_limits_for(self._backend),
+                clock=self._clock,
+                sleep=self._sleep,
+                submit=_resubmit,
+                max_array_size=array_limit(self._backend),
+                parents=parents,
+            )
+        except StoreError:  # its files were removed (paracore rm/gc): submit it anew
+            return None
+
+    def _verdict(self, handles: Sequence[SubmitHandle]) -> str:
+        for driver in {id(d): d for d in (h._driver() for h in handles)}.values():
+            driver._drive()
+        if any(h._failed for h in handles):
+            return FAILED
+        return SUCCEEDED if all(h._final for h in handles) else RUNNING
+
+    def _submit(self, name: str, how: str) -> None:
+        work = self._work[name]
+        parents = [h for p in self.graph.parents[name] for h in self._handles[p]]
+        waits_on, after = parents_of(parents, self._backend)
+        handles = start_run(
+            work.kind,
+            work.spec,
+            work.backend,
+            work.tasks,
+            work.labels,
+            parents=waits_on,
+            after=list(dict.fromkeys(after)),
+            resume="never",
+            max_array_size=1 if work.kind == "job" else array_limit(work.backend),
+        )
+        ledger = handles[0]._ledger if handles else None
+        self._handles[name] = handles
+        self._how[name] = how
+        self._run_ids[name] = getattr(ledger, "run_id", None)
+
+    def _cancel_submitted(self) -> None:
+        for name, how in self._how.items():
+            if how == "submitted":
+                for handle in self._handles.get(name, []):
+                    handle.cancel()
+
+    # -------------------------------------------------------------- watching
+
+    def _state(self, name: str) -> str:
+        """``waiting``, ``not run``, ``running``, ``succeeded`` or ``failed``."""
+        how = self._how.get(name)
+        if how in (WAITING, NOT_RUN):
+            return str(how)
+        handles = self._handles[name]
+        failed = [h for h in handles if h._failed]
+        if failed:
+            return NOT_RUN if all(_blocked(h) for h in failed) else FAILED
+        return SUCCEEDED if all(h._final for h in handles) else RUNNING
+
+    def _advance(self) -> bool:
+        """One round: look at every unfinished step once, submit the waiting steps whose
+        parents succeeded; True once every step has an outcome."""
+        live = [h for hs in self._handles.values() for h in hs if not h._final]
+        for driver in {id(d): d for d in (h._driver() for h in live)}.values():
+            driver._drive()
+        for name in self.graph.order:
+            if self._how[name] != WAITING:
+                continue
+            states = [self._state(p) for p in self.graph.parents[name]]
+            if self._cancelled or any(s in (FAILED, NOT_RUN) for s in states):
+                self._how[name] = NOT_RUN
+            elif all(s == SUCCEEDED for s in states):
+                self._submit(name, "submitted")
+                if self._store is not None:
+                    self._store.plan_step_run(
+                        self.plan_id, name, str(self._run_ids[name]), "submitted"
+                    )
+        return all(self._state(n) in (SUCCEEDED, FAILED, NOT_RUN) for n in self.graph.order)
+
+    def _bound(self) -> float:
+        """How long :meth:`wait` waits by default: every step in turn, each for as long as
+        its own handles may take (queueing and every retry included)."""
+        total = 0.0
+        for name in self.graph.order:
+            handles = self._handles.get(name) or []
+            if handles:
+                total += max(d._bound() for d in (h._driver() for h in handles))
+            else:
+                spec = self._work[name].spec
+                state = TaskState(policy=spec.retry, resources=attempt_resources(spec))
+                total += wait_bound(state, self._queue_allowance_s)
+        return total
+
+    def _failure(self) -> StepFailedError | None:
+        """The error of the first step (in topological order) that failed for good."""
+        for name in self.graph.order:
+            if self._state(name) != FAILED:
+                continue
+            handle = next(h for h in self._handles[name] if h._failed and not _blocked(h))
+            try:
+                handle._outcome()
+            except JobFailedError as error:
+                return self._step_error(name, error)
+        return None
+
+    def _step_error(self, name: str, error: JobFailedError) -> StepFailedError:
+        not_run = downstream(self.graph, [name])
+        running = [n for n in self.graph.order if self._state(n) in (RUNNING, WAITING)]
+        running = [n for n in running if n not in not_run]
+        lines = [f"plan {self.name!r}: step {name!r} failed: {error}"]
+        lines.append("will not run: " + (", ".join(not_run) if not_run else "(nothing)"))
+        if running:
+            lines.append("still running (not affected): " + ", ".join(running))
+        failed = StepFailedError(
+            "\n".join(lines),
+            step=name,
+            not_run=not_run,
+            job_id=error.job_id,
+            state=error.state,
+            exc_type=error.exc_type,
+            exc_message=error.exc_message,
+            returncode=error.returncode,
+            stderr_tail=error.stderr_tail,
+            stdout_path=error.stdout_path,
+            stderr_path=error.stderr_path,
+            attempts=error.attempts,
+            failure_class=error.failure_class,
+        )
+        failed.__cause__ = error
+        return failed
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for every step and return each one's result (a list for a map step).
+
+        Raises StepFailedError as soon as a step fails for good, naming it, carrying its own
+        error and listing the steps that will not run; JobTimeoutError after ``timeout``
+        (default: every step in turn for its whole bound).
+        """
+        limit = self._bound() if timeout is None else timeout
+
+        def advance() -> bool:
+            finished = self._advance()
+            failure = self._failure()
+            if failure is not None:
+                raise failure
+            return finished
+
+        def timed_out() -> JobTimeoutError:
+            left = [n for n in self.graph.order if self._state(n) in (RUNNING, WAITING)]
+            return JobTimeoutError(
+                f"plan {self.name!r}: {len(left)} steps unfinished after {limit:.0f} s: "
+                + ", ".join(left)
+            )
+
+        wait_until(
+            advance,
+            timeout=limit,
+            clock=self._clock,
+            sleep=self._sleep,
+            poll_s=0.2 if not self._backend.schedules_dependencies else 1.0,
+            max_poll_s=MAX_POLL_S,
+            next_due=lambda: None,
+            timed_out=timed_out,
+        )
+        if self._cancelled:
+            raise PlanError(f"plan {self.name!r} was cancelled")
+        out: dict[str, Any] = {}
+        for name in self.graph.order:
+            handles = self._handles[name]
+            values = [h._outcome() for h in handles]
+            collected(handles)
+            out[name] = values if self._work[name].kind == "map" else values[0]
+        return out
+
+    def status(self) -> PlanStatus:
+        """A row per step (state, scheduler states, how it was got, attempts, job ids); print
+        it for a table."""
+        self._advance()
+        rows = []
+        for name in self.graph.order:
+            handles = self._handles.get(name) or []
+            states = {h.state for h in handles if not h._final}
+            rows.append(
+                StepStatus(
+                    step=name,
+                    state=self._state(name),
+                    how=self._how[name],
+                    jobs=_job_ids(handles),
+                    attempts=sum(len(h.attempts) + (0 if h._final else 1) for h in handles),
+                    scheduler=",".join(sorted(states)),
+                )
+            )
+        return PlanStatus(plan=self.name, rows=tuple(rows))
+
+    def cancel(self) -> None:
+        """Cancel every unfinished step (Slurm cancels what waits on them); steps not yet
+        submitted never will be."""
+        self._cancelled = True
+        for name in self.graph.order:
+            if self._how[name] == WAITING:
+                self._how[name] = NOT_RUN
+            for handle in self._handles.get(name, []):
+                if not handle._final:
+                    handle.cancel()
+
+    def __getitem__(self, name: str) -> Any:
+        """The handle of step ``name`` (a list of handles for a map step); a step still
+        waiting for its parents (local backends) is waited for until it is submitted."""
+        self.graph.step(name)  # an unknown name: PlanError with the closest known one
+        if self._how[name] == WAITING:
+            wait_until(
+                lambda: self._advance() or self._how[name] != WAITING,
+                timeout=self._bound(),
+                clock=self._clock,
+                sleep=self._sleep,
+                poll_s=0.2,
+                max_poll_s=MAX_POLL_S,
+                next_due=lambda: None,
+                timed_out=lambda: JobTimeoutError(f"step {name!r} was never submitted"),
+            )
+        if self._how[name] == NOT_RUN:
+            raise PlanError(f"step {name!r} of plan {self.name!r} was not run")
+        handles = self._handles[name]
+        return handles if self._work[name].kind == "map" else handles[0]
+
+
+def _blocked(handle: SubmitHandle) -> bool:
+    """Whether a failed handle failed only because a parent did (it never ran for real)."""
+    ending = handle._state.ending
+    if ending is not None and ending.kind in ("dependency", "attempt_as_dependency"):
+        return True
+    return isinstance(handle._error, DependencyError)
+
+
+def submit_plan(
+    graph: Graph, work: Mapping[str, StepWork], *, backend: Backend, resume: str
+) -> PlanRun:
+    """Submit the prepared steps of ``graph`` (re-using what the newest recorded submission of
+    the same plan left, unless ``resume`` is ``never``) and return the run."""
+    session = current_session()
+    store = session.store() if backend.keeps_files else None
+    previous = None
+    if store is not None and resume != "never":
+        previous = store.latest_plan(graph.name, backend.name)
+    run = PlanRun(graph, work, backend=backend, store=store, plan_id=uuid.uuid4().hex[:8])
+    run._start(previous)
+    return run

@@ -1,0 +1,264 @@
+"""Workflows: a :class:`Plan` of steps, chains and parallel groups, as planit writes them.
+
+``plan.describe()`` prints the tree with each step's walltime and resources, the critical
+path, the best-case total and the requested core- and GPU-hours; ``plan.submit()`` checks
+every step, then submits them in topological order with ``afterok`` dependencies and
+returns a :class:`~paracore.shell.plans.PlanRun`. Each step's resources go through the same
+layers as the convenience API's keywords (call, preset, configuration files, built-in
+defaults), so a profile's defaults show in ``describe`` and reach the scheduler.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
+import attrs
+
+from paracore.api import Keywords, build_spec
+from paracore.core.config import did_you_mean
+from paracore.core.defaults import with_builtin_defaults
+from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.spec import Call, Command, JobSpec, Payload
+from paracore.core.transforms import with_backend, with_config, with_name, with_tags
+from paracore.core.workflow import (
+    CallWork,
+    Chain,
+    CommandWork,
+    Cost,
+    Graph,
+    MapWork,
+    Node,
+    Parallel,
+    Result,
+    Step,
+    critical_path,
+    format_minutes,
+    graph_of,
+    total_cost,
+    tree_lines,
+)
+from paracore.errors import KeywordError, PlanError
+from paracore.shell.config_files import resolve
+from paracore.shell.plans import PlanRun, prepare_steps, submit_plan
+from paracore.shell.runs import check_resume
+from paracore.shell.submit import prepared
+
+__all__ = ["Chain", "Parallel", "Plan", "PlanDescription", "PlanRun", "Result", "Step"]
+
+_ALIASES = {
+    "time": "time_min",
+    "cpus": "cpus_per_task",
+    "mem": "mem_gb",
+    "gpus_per_node": "gpus",
+    "name": "job_name",
+    "additional_params": "extra",
+}
+_PLAN_LEVEL = ("backend", "resume")
+STEP_KEYWORDS = tuple(
+    sorted((*(k for k in attrs.fields_dict(Keywords) if k not in _PLAN_LEVEL), *_ALIASES))
+)
+"""The keywords a step's resources mapping takes (the seed API's, and planit's spellings)."""
+
+
+def _keywords(step: str, resources: Any) -> Keywords:
+    """The convenience API's keywords for a step's resources (a mapping, preset or None)."""
+    if resources is None:
+        return Keywords()
+    if isinstance(resources, str) or callable(resources):
+        return Keywords(preset=resources)
+    given: dict[str, Any] = {}
+    for key, value in resources:
+        field = _ALIASES.get(key, key)
+        if key not in STEP_KEYWORDS:
+            guess = did_you_mean(key, list(STEP_KEYWORDS))
+            hint = f"did you mean {guess!r}? " if guess else ""
+            where = "given to the whole plan: plan.submit(...)" if key in _PLAN_LEVEL else ""
+            raise KeywordError(
+                f"resources[{key!r}]",
+                value,
+                f"not a resource keyword of step {step!r}; {hint}{where or 'keywords: '}"
+                + ("" if where else ", ".join(STEP_KEYWORDS)),
+            )
+        given[field] = value
+    return Keywords(**given)
+
+
+def _placeholder(work: CallWork | CommandWork | MapWork) -> Payload:
+    """A payload standing for the step while its spec is resolved (replaced at submission)."""
+    if isinstance(work, CommandWork):
+        return Command(work.cmd)
+    if isinstance(work, MapWork):
+        if work.fn is None:
+            return Command(str(work.items[0]))
+        return Call(work.fn, (work.items[0], *work.args), work.kwargs)
+    return Call(work.fn, work.args, work.kwargs)
+
+
+def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpec, dict[str, Any]]:
+    """The step's spec through the configuration layers, named ``<plan>.<step>`` unless its
+    resources name it, tagged with both; and what :func:`submit` needs to check it."""
+    payload = _placeholder(step.work)
+    if isinstance(step.resources, JobSpec):
+        base = step.resources
+        resolved = resolve(base.cluster if isinstance(base.cluster, str) else None)
+        spec = with_config(
+            resolved.spec_config(), base.with_payload(payload), source="configuration files"
+        )
+        checks: dict[str, Any] = {"origins": resolved.sources(), "validate": resolved.validate}
+    else:
+        spec, checks = build_spec(payload, _keywords(step.name, step.resources))
+        checks.pop("resume", None)
+    if spec.naming.job_name is NOT_GIVEN:
+        spec = with_name(f"{plan}.{step.name}", spec)
+    spec = with_tags({"plan": plan, "step": step.name}, spec)
+    return (spec if backend is None else with_backend(backend, spec)), checks
+
+
+@attrs.frozen
+class PlanDescription:
+    """What :meth:`Plan.describe` found: the tree as text, the critical path and its length
+    (minutes), and the requested hours in all and on the critical path."""
+
+    text: str
+    critical_path: tuple[str, ...]
+    total_minutes: float
+    cost: Cost
+    critical_cost: Cost
+    minutes: Mapping[str, float] = attrs.field(eq=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _notes(spec: JobSpec, step: Step) -> str:
+    res = spec.resources
+    parts = [f"{res.cpus_per_task} cpu" + ("s" if res.cpus_per_task != 1 else "")]
+    gpus = res.gpus if isinstance(res.gpus, int) else 0
+    if gpus:
+        parts.append(f"{gpus} gpu" + ("s" if gpus != 1 else ""))
+    if isinstance(res.mem_mb, int):
+        mem = res.mem_mb / 1024
+        parts.append(f"{mem:g}G" if mem >= 1 else f"{res.mem_mb}M")
+    if isinstance(res.partition, str):
+        parts.append(res.partition)
+    if step.kind == "map":
+        parts.append(f"{step.tasks} tasks")
+    return ", ".join(parts)
+
+
+def _hours(cost: Cost) -> str:
+    return f"{cost.core_hours:.1f} core-hours, {cost.gpu_hours:.1f} GPU-hours"
+
+
+@attrs.frozen
+class Plan:
+    """A named workflow: ``Plan("experiment", Chain(Step(...), Parallel(...), ...))``.
+
+    Plans are values: building one checks it (unique step names, known names in ``after``
+    and Result, no cycle, no empty group), and describing or submitting never changes it.
+    """
+
+    name: str
+    node: Node
+    graph: Graph = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "graph", graph_of(self.name, self.node))
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The steps in the order they are written."""
+        return self.graph.steps
+
+    def specs(self, *, backend: str | None = None) -> dict[str, JobSpec]:
+        """Each step's spec as it will be submitted (configuration files and built-in
+        defaults applied), by step name."""
+        return {
+            s.name: with_builtin_defaults(step_spec(self.name, s, backend)[0])
+            for s in self.graph.steps
+        }
+
+    def describe(self, *, file: IO[str] | None = None, show: bool = True) -> PlanDescription:
+        """Print the plan as a tree (planit's layout) with each step's walltime and
+        resources, the critical path (``*``), the best-case total (queueing not counted) and
+        the requested core- and GPU-hours, in all and on the critical path; return them."""
+        specs = self.specs()
+        minutes = {n: float(s.resources.time_min) for n, s in specs.items()}  # type: ignore[arg-type]
+        costs = {
+            s.name: Cost.of(
+                s.tasks,
+                minutes[s.name],
+                int(specs[s.name].resources.cpus_per_task),  # type: ignore[arg-type]
+                g if isinstance(g := specs[s.name].resources.gpus, int) else 0,
+            )
+            for s in self.graph.steps
+        }
+        total, path = critical_path(self.graph, minutes)
+        notes = {s.name: _notes(specs[s.name], s) for s in self.graph.steps}
+        lines = tree_lines(self.node, minutes, notes, path)
+        cost, on_path = total_cost(costs, costs), total_cost(costs, path)
+        footer = [
+            f"Critical path (*): {' -> '.join(path)}",
+            f"Time Estimate (not taking queuing into account): {format_minutes(total)}",
+            f"Requested: {_hours(cost)}; on the critical path: {_hours(on_path)}",
+        ]
+        text = "\n".join([f"Plan: {self.name}", *(line for line, _ in lines), *footer])
+        if show:
+            _print(self.name, lines, footer, file)
+        return PlanDescription(
+            text=text,
+            critical_path=path,
+            total_minutes=total,
+            cost=cost,
+            critical_cost=on_path,
+            minutes=minutes,
+        )
+
+    def submit(
+        self,
+        *,
+        backend: str | None = None,
+        resume: str = "auto",
+        validate: bool | None = None,
+    ) -> PlanRun:
+        """Check every step, then submit them in topological order with ``afterok``
+        dependencies (``--kill-on-invalid-dep=yes``), and return the run.
+
+        Submitting the same plan again (by name, on the same backend) re-uses the steps
+        that completed, re-attaches to those still in flight and submits the failed,
+        cancelled and changed ones with everything downstream; ``resume="never"`` submits
+        everything anew. ``backend="local"`` (or ``inprocess``) runs the plan on this
+        machine, parallel branches at once.
+        """
+        mode = check_resume(resume, "resume")
+        checked = {}
+        for step in self.graph.steps:  # every step checked before any is submitted
+            spec, checks = step_spec(self.name, step, backend)
+            origins = checks.get("origins")
+            checked[step.name] = prepared(spec, origins, validate if validate is not None
+                                          else checks.get("validate"))  # fmt: skip
+        backends = {b.name for _s, b in checked.values()}
+        if len(backends) > 1:
+            raise PlanError(
+                f"plan {self.name!r}: its steps ask for different backends "
+                f"({', '.join(sorted(backends))}); give one: plan.submit(backend=...)"
+            )
+        work = prepare_steps(self.graph, checked)
+        first = next(iter(checked.values()))[1]
+        return submit_plan(self.graph, work, backend=first, resume=mode)
+
+
+def _print(
+    name: str, lines: list[tuple[str, bool]], footer: list[str], file: IO[str] | None
+) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=file or sys.stdout, highlight=False, soft_wrap=True)
+    console.print(Text(f"Plan: {name}", style="bold"))
+    for line, critical in lines:
+        console.print(Text(line, style="bold red" if critical else ""))
+    for line in footer:
+        console.print(Text(line))
