@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 
 from hypothesis import strategies as st
@@ -512,3 +513,40 @@ def escalating_policies() -> st.SearchStrategy[RetryPolicy]:
         time_factor=st.floats(1, 4, allow_nan=False),
         exclude_failed_nodes=st.booleans(),
     )
+
+
+def _noop() -> None:
+    """The function every generated plan step calls."""
+
+
+@st.composite
+def plan_trees(draw: st.DrawFn, max_steps: int = 8, with_after: bool = True) -> object:
+    """Chain/Parallel trees of uniquely named steps (s0, s1, ...), some with ``after`` edges
+    to earlier-written steps (so no cycle) unless ``with_after`` is False, and per-step
+    walltimes and resources."""
+    from paracore.core.workflow import Chain, Parallel, Step
+
+    count = draw(st.integers(min_value=1, max_value=max_steps))
+    names = [f"s{i}" for i in range(count)]
+
+    def resources() -> dict:
+        return {
+            "time_min": draw(st.integers(min_value=1, max_value=600)),
+            "cpus_per_task": draw(st.integers(min_value=1, max_value=64)),
+            "gpus": draw(st.integers(min_value=0, max_value=8)),
+        }
+
+    def step(i: int) -> Step:
+        made = Step(names[i], _noop, resources())
+        earlier = draw(st.lists(st.sampled_from(names[:i]), max_size=2)) if i and with_after else []
+        return made.with_after(*earlier) if earlier else made
+
+    def build(lo: int, hi: int) -> object:
+        if hi - lo == 1:
+            return step(lo)
+        cuts = sorted(draw(st.sets(st.integers(lo + 1, hi - 1), min_size=1, max_size=3)))
+        bounds = [lo, *cuts, hi]
+        parts = [build(a, b) for a, b in itertools.pairwise(bounds)]
+        return draw(st.sampled_from([Chain, Parallel]))(*parts)
+
+    return build(0, count)

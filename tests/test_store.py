@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import paracore as pc
 from paracore.core.digest import content_key
 from paracore.errors import StoreError
-from paracore.shell.store import SCHEMA_VERSION, RunStore, this_process
+from paracore.shell.store import MIGRATIONS, SCHEMA_VERSION, RunStore, this_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,34 @@ def test_a_store_from_a_newer_paracore_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match=r"runs.db was written by a newer paracore"):
         RunStore(tmp_path).runs()
+
+
+def test_a_store_of_the_first_schema_gains_the_plans_and_keeps_its_runs(tmp_path: Path) -> None:
+    """A version-1 file (before workflows) is brought up to date in place: its runs stay,
+    and plans can be recorded and read back."""
+    conn = sqlite3.connect(tmp_path / "runs.db")
+    conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO runs (id, content_key, name, kind, backend, created, status, log_folder, "
+        "files, summary, tags) VALUES ('r1', 'k', 'n', 'job', 'slurm', 1.0, 'active', '/l', "
+        "'/f', '{}', '{}')"
+    )
+    conn.commit()
+    conn.close()
+    store = RunStore(tmp_path)
+    run_id = "r1"
+    store.insert_plan(
+        "p1", name="exp", backend="slurm", graph={"order": ["a"]},
+        steps=[("a", "key-a", run_id, "submitted")],
+    )  # fmt: skip
+    assert [r.id for r in store.runs()] == [run_id]
+    plan = store.latest_plan("exp", "slurm")
+    assert plan is not None and plan.graph == {"order": ["a"]}
+    assert [(s.step, s.step_key, s.run_id, s.how) for s in plan.steps] == [
+        ("a", "key-a", run_id, "submitted")
+    ]
+    assert store.latest_plan("exp", "local") is None
+    assert sqlite3.connect(store.path).execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_a_damaged_store_says_what_to_do(tmp_path: Path) -> None:

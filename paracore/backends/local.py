@@ -54,10 +54,11 @@ class LocalJob:
 
     def outcome(self) -> Any:
         """The task's value, or raise the error its failure record (or state) describes."""
-        try:
-            return self._job.result()
-        except (FailedJobError, UncompletedJobError):
-            pass
+        if self._job.paths.result_pickle.exists():  # else submitit waits 15 s for it in vain
+            try:
+                return self._job.result()
+            except (FailedJobError, UncompletedJobError):
+                pass
         state = str(self._job.state)
         raise failure_error(
             read_failure(self._job.paths.result_pickle, self._record_key),

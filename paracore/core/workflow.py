@@ -98,6 +98,10 @@ def _resources(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         return tuple(sorted(value.items()))
+    if isinstance(value, tuple) and all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value
+    ):
+        return value  # already a step's own (key, value) pairs
     raise PlanError(
         f"resources={value!r}: expected a mapping of keywords ({{'partition': 'gpu', "
         "'time_min': 120, ...}), a transform or preset, a preset's name, or a JobSpec"

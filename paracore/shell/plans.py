@@ -275,6 +275,11 @@ class PlanRun:
         self._how: dict[str, str] = {}
         self._run_ids: dict[str, str | None] = {}
         self._cancelled = False
+        # this machine's jobs are cheap to look at, and its waiting steps are submitted
+        # only when looked at: look often; a scheduler is asked at most every 2 s
+        local = not backend.schedules_dependencies
+        self._poll_s = 0.05 if local else 1.0
+        self._max_poll_s = 0.25 if local else MAX_POLL_S
 
     @property
     def name(self) -> str:
@@ -494,7 +499,7 @@ class PlanRun:
 
         def advance() -> bool:
             finished = self._advance()
-            failure = self._failure()
+            failure = None if self._cancelled else self._failure()
             if failure is not None:
                 raise failure
             return finished
@@ -511,13 +516,19 @@ class PlanRun:
             timeout=limit,
             clock=self._clock,
             sleep=self._sleep,
-            poll_s=0.2 if not self._backend.schedules_dependencies else 1.0,
-            max_poll_s=MAX_POLL_S,
+            poll_s=self._poll_s,
+            max_poll_s=self._max_poll_s,
             next_due=lambda: None,
             timed_out=timed_out,
         )
-        if self._cancelled:
-            raise PlanError(f"plan {self.name!r} was cancelled")
+        skipped = [n for n in self.graph.order if self._state(n) in (FAILED, NOT_RUN)]
+        if self._cancelled and skipped:
+            raise StepFailedError(
+                f"plan {self.name!r} was cancelled: {', '.join(skipped)} did not finish",
+                step=skipped[0],
+                not_run=skipped,
+                state="CANCELLED",
+            )
         out: dict[str, Any] = {}
         for name in self.graph.order:
             handles = self._handles[name]
@@ -567,8 +578,8 @@ class PlanRun:
                 timeout=self._bound(),
                 clock=self._clock,
                 sleep=self._sleep,
-                poll_s=0.2,
-                max_poll_s=MAX_POLL_S,
+                poll_s=self._poll_s,
+                max_poll_s=self._max_poll_s,
                 next_due=lambda: None,
                 timed_out=lambda: JobTimeoutError(f"step {name!r} was never submitted"),
             )
