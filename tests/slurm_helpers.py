@@ -309,3 +309,45 @@ def wait_for_array(array_id: str, count: int, timeout: float = 120, poll: float 
 
 def _is_time(text: str) -> bool:
     return text not in {"", "Unknown", "None"}
+
+
+def latest_job_id() -> int:
+    """The highest job id sacct lists from the last two days (0 if none)."""
+    out = _run(["sacct", "-X", "-n", "-P", "--starttime=now-2days", "-o", "JobIDRaw"]).stdout
+    return max((int(x) for x in out.split() if x.isdigit()), default=0)
+
+
+def jobs_named(
+    name: str, after: int, count: int = 1, timeout: float = 60, poll: float = 1.0
+) -> list[SacctRow]:
+    """The jobs (allocations, not steps; array tasks one row each) named ``name`` with an id
+    above ``after``, oldest first, once sacct knows at least ``count`` of them in a final
+    state (slurmdbd may lag by a few seconds), or what it knows after ``timeout``.
+
+    Jobs are asked for by id, not by a time window: a job cancelled before it was ever
+    eligible (a dependency that failed) has no eligible time, and sacct's ``--starttime``
+    and ``--name`` queries leave it out.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        upper = max(latest_job_id(), after) + 50
+        ids = ",".join(str(i) for i in range(after + 1, upper + 1))
+        cmd = ["sacct", "-P", "-n", "-X", "--units=M", "-j", ids, "-o", ",".join(SACCT_FIELDS)]
+        rows = []
+        for line in _run(cmd).stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) == len(SACCT_FIELDS) and parts[1] == name:
+                fields = dict(zip(SACCT_FIELDS, parts, strict=True))
+                rows.append(
+                    SacctRow(
+                        job_id=fields["JobID"], job_name=fields["JobName"],
+                        state=fields["State"].split(" ", 1)[0], state_raw=fields["State"],
+                        exit_code=fields["ExitCode"], elapsed=fields["Elapsed"],
+                        max_rss=fields["MaxRSS"], req_mem=fields["ReqMem"],
+                        timelimit=fields["Timelimit"], partition=fields["Partition"],
+                        start=fields["Start"], end=fields["End"], node_list=fields["NodeList"],
+                    )
+                )  # fmt: skip
+        if sum(r.terminal for r in rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(poll)

@@ -1,0 +1,179 @@
+"""Workflow plans on the real Slurm: dependency order as sacct records it, results passed
+between steps, a failing step's downstream cancelled by the scheduler and named by wait(),
+a resubmission that runs only what must run again, a retried step's children, and a bad
+step refused before anything is submitted."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+import paracore as pc
+from tests.slurm_helpers import SacctRow, jobs_named, latest_job_id
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
+
+SMALL = {"time_min": 5, "mem_gb": 0.25}
+
+
+def make(n: int) -> list[int]:
+    return list(range(n))
+
+
+def square_all(xs: list[int]) -> list[int]:
+    return [x * x for x in xs]
+
+
+def times(x: int, k: int = 2) -> int:
+    return x * k
+
+
+def add(*parts: list[int]) -> int:
+    return sum(sum(p) for p in parts)
+
+
+def noop() -> None:
+    """A step that does nothing."""
+
+
+def fail_until(marker: str) -> str:
+    """Fails while ``marker`` does not exist."""
+    if not Path(marker).exists():
+        raise ValueError(f"no {Path(marker).name} yet")
+    return "fixed"
+
+
+def fail_first_try(marker: str) -> str:
+    """Fails the first time (leaving ``marker``), succeeds after."""
+    if not Path(marker).exists():
+        Path(marker).touch()
+        raise RuntimeError("first try fails")
+    return "second try"
+
+
+def _tag() -> str:
+    """A plan name part no other test (nor an earlier run of this one) uses: sacct keeps
+    history, and jobs are found by name."""
+    return f"{os.getpid()}-{time.time_ns() % 10**9}"
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _by_step(plan: str, after: int, counts: dict[str, int]) -> dict[str, list[SacctRow]]:
+    return {step: jobs_named(f"{plan}.{step}", after, n) for step, n in counts.items()}
+
+
+def test_a_chain_with_a_parallel_stage_runs_in_dependency_order_and_passes_results() -> None:
+    """Every step starts after its parents ended (sacct's Start and End), and each step
+    gets its parents' return values."""
+    name, since = f"order-{_tag()}", latest_job_id()
+    plan = pc.Plan(
+        name,
+        pc.Chain(
+            pc.Step("make", make, SMALL, 4),
+            pc.Parallel(
+                pc.Step("squares", square_all, SMALL, pc.Result("make")),
+                pc.Step.map("tripled", times, [1, 2], SMALL, k=3),
+            ),
+            pc.Step("total", add, SMALL, pc.Result("squares"), pc.Result("tripled")),
+        ),
+    )
+    run = plan.submit()
+    assert run.how == dict.fromkeys(["make", "squares", "tripled", "total"], "submitted")
+    results = run.wait(timeout=300)
+    assert results == {"make": [0, 1, 2, 3], "squares": [0, 1, 4, 9], "tripled": [3, 6],
+                       "total": 14 + 9}  # fmt: skip
+    rows = _by_step(name, since, {"make": 1, "squares": 1, "tripled": 2, "total": 1})
+    assert all(len(r) == n for r, n in zip(rows.values(), (1, 1, 2, 1), strict=True)), rows
+    assert all(row.state == "COMPLETED" for r in rows.values() for row in r)
+    start = {s: min(_when(row.start) for row in r) for s, r in rows.items()}
+    end = {s: max(_when(row.end) for row in r) for s, r in rows.items()}
+    for step, parents in plan.graph.parents.items():
+        for parent in parents:
+            assert start[step] >= end[parent], (step, parent, start, end)
+
+
+def test_a_failing_step_stops_its_downstream_and_a_fixed_plan_reruns_only_what_must(
+    slurm_workdir: Path,
+) -> None:
+    """The failing step's child is cancelled by Slurm and wait() names the step, its error
+    and what will not run; after the fix, submitting the same plan submits only the failed
+    step and its downstream (counted in sacct), the rest is re-used."""
+    name, since = f"fix-{_tag()}", latest_job_id()
+    marker = slurm_workdir / "fixed"
+
+    def build() -> pc.Plan:
+        return pc.Plan(
+            name,
+            pc.Chain(
+                pc.Step("prep", make, SMALL, 2),
+                pc.Parallel(
+                    pc.Step("bad", fail_until, SMALL, str(marker)),
+                    pc.Step("side", make, SMALL, 3),
+                ),
+                pc.Step("after", noop, SMALL),
+            ),
+        )
+
+    first = build().submit()
+    with pytest.raises(pc.StepFailedError) as raised:
+        first.wait(timeout=300)
+    error = raised.value
+    assert (error.step, error.not_run) == ("bad", ("after",))
+    assert (error.exc_type, error.exc_message) == ("builtins.ValueError", "no fixed yet")
+    assert "will not run: after" in str(error)
+    cancelled = jobs_named(f"{name}.after", since)
+    assert [r.state for r in cancelled] == ["CANCELLED"]
+    assert first["side"].result(timeout=300) == [0, 1, 2]
+
+    marker.touch()
+    second = build().submit()
+    assert second.how == {"prep": "reused", "bad": "submitted", "side": "reused",
+                          "after": "submitted"}  # fmt: skip
+    assert second.wait(timeout=300)["bad"] == "fixed"
+    rows = _by_step(name, since, {"prep": 1, "bad": 2, "side": 1, "after": 2})
+    assert {s: len(r) for s, r in rows.items()} == {"prep": 1, "bad": 2, "side": 1, "after": 2}
+    assert [r.state for r in rows["bad"]] == ["FAILED", "COMPLETED"]
+    assert [r.state for r in rows["after"]] == ["CANCELLED", "COMPLETED"]
+
+
+def test_a_retried_steps_children_still_run(slurm_workdir: Path) -> None:
+    """A step that fails once and is retried: Slurm cancels its child's first job, and the
+    child runs once the retry succeeded, after it."""
+    name, since = f"retry-{_tag()}", latest_job_id()
+    marker = slurm_workdir / "tried"
+    flaky = {**SMALL, "retries": 1, "retry_backoff_s": 1}
+    plan = pc.Plan(
+        name,
+        pc.Chain(
+            pc.Step("flaky", fail_first_try, flaky, str(marker)),
+            pc.Step("child", make, SMALL, 2),
+        ),
+    )
+    results = plan.submit().wait(timeout=300)
+    assert results == {"flaky": "second try", "child": [0, 1]}
+    rows = _by_step(name, since, {"flaky": 2, "child": 2})
+    assert [r.state for r in rows["flaky"]] == ["FAILED", "COMPLETED"]
+    assert [r.state for r in rows["child"]] == ["CANCELLED", "COMPLETED"]
+    assert _when(rows["child"][-1].start) >= _when(rows["flaky"][-1].end)
+
+
+def test_a_bad_partition_in_the_last_step_submits_nothing() -> None:
+    """Every step is checked against the cluster before any is submitted."""
+    name, since = f"bad-{_tag()}", latest_job_id()
+    plan = pc.Plan(
+        name,
+        pc.Chain(
+            pc.Step("first", noop, SMALL),
+            pc.Step("last", noop, {**SMALL, "partition": "no-such-partition"}),
+        ),
+    )
+    with pytest.raises(pc.SpecError, match="no-such-partition"):
+        plan.submit()
+    assert jobs_named(f"{name}.first", since, timeout=3) == []
