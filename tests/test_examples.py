@@ -57,6 +57,12 @@ EXPECTED = {
         "preset time: 2 min, retries: 1",
     ],
     "08_pool.py": ["2000 scores, best item ", "starmap: [6, 20], imap_unordered: [1, 2, 3]"],
+    "09_workflow.py": [
+        "Critical path (*): download -> preprocess -> train_a -> evaluate",
+        "Time Estimate (not taking queuing into account): 00:25:00",
+        "evaluate: best model_b (loss 6.7)",
+        "submitted again: ['reused']",
+    ],
 }
 
 
@@ -77,7 +83,8 @@ def test_example_on_slurm(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["quickstart.py", "05_env_policies.py", "01_single_job.py", "08_pool.py"]
+    "name",
+    ["quickstart.py", "05_env_policies.py", "01_single_job.py", "08_pool.py", "09_workflow.py"],
 )
 def test_example_on_local_backend(name: str, tmp_path: Path) -> None:
     """Without Slurm the same examples run on this machine through submitit's local executor."""

@@ -124,17 +124,23 @@ class RetryPolicy:
         return failure in self.retry_on and failure not in NEVER_RETRIED
 
 
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+_SUBNORMAL_SCALE = 2.0**600
+
+
 def base_delay(policy: RetryPolicy, retry: int) -> float:
     """Delay before retry number ``retry`` (1-based), before jitter."""
     if retry < 1:
         raise ValueError(f"retry numbers start at 1, got {retry}")
-    # Multiply step by step and stop at the cap, so huge retry numbers never overflow.
-    delay = policy.backoff_s
+    # Multiply step by step and stop at the cap, so huge retry numbers never overflow. A
+    # subnormal start would lose precision at every step: scale it by a power of two (exact).
+    scale = _SUBNORMAL_SCALE if 0 < policy.backoff_s < _SMALLEST_NORMAL else 1.0
+    delay, cap = policy.backoff_s * scale, policy.cap_s * scale
     for _ in range(retry - 1):
         delay *= policy.multiplier
-        if delay >= policy.cap_s:
+        if delay >= cap:
             return policy.cap_s
-    return min(policy.cap_s, delay)
+    return min(policy.cap_s, delay / scale)
 
 
 def jittered(policy: RetryPolicy, delay: float, rng: random.Random) -> float:
