@@ -521,3 +521,28 @@ def test_cancel_stops_the_plan_and_its_waiting_steps(here: Path) -> None:
         "after": "not run",
     }
     assert not os.path.exists(gate)
+
+
+def test_submitting_again_while_a_step_runs_attaches_to_it(here: Path) -> None:
+    """A plan submitted again while its first step still runs re-attaches to that step
+    (no second job); the steps after it are submitted once, when it succeeded."""
+    gate = here / "gate"
+    plan = pc.Plan(
+        "inflight",
+        pc.Chain(
+            pc.Step("slow", meet, SMALL, str(here / "started"), str(gate)),
+            pc.Step("after", make, SMALL, 2),
+        ),
+    )
+    first = plan.submit(backend="local")
+    deadline = time.monotonic() + 60
+    while not (here / "started").exists():  # the step has started
+        assert time.monotonic() < deadline, "the first step never started"
+        time.sleep(0.05)
+    second = plan.submit(backend="local")
+    assert second.how == {"slow": "attached", "after": "waiting"}
+    assert second.run_ids["slow"] == first.run_ids["slow"]
+    gate.touch()
+    assert second.wait(timeout=120) == {"slow": True, "after": [0, 1]}
+    names = sorted(r.name for r in current_session().store().runs())
+    assert names == ["inflight.after", "inflight.slow"]

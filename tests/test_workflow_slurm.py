@@ -177,3 +177,44 @@ def test_a_bad_partition_in_the_last_step_submits_nothing() -> None:
     with pytest.raises(pc.SpecError, match="no-such-partition"):
         plan.submit()
     assert jobs_named(f"{name}.first", since, timeout=3) == []
+
+
+def wait_for_gate(started: str, gate: str) -> str:
+    """Leave ``started``, then wait (bounded) until ``gate`` exists."""
+    Path(started).touch()
+    deadline = time.monotonic() + 240
+    while not Path(gate).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{gate} never appeared")
+        time.sleep(0.2)
+    return "opened"
+
+
+def test_submitting_again_while_steps_are_in_flight_attaches_to_them(
+    slurm_workdir: Path,
+) -> None:
+    """A second submission of a plan whose steps are running or waiting on their
+    dependency re-attaches to them: every step runs exactly once (sacct)."""
+    name, since = f"inflight-{_tag()}", latest_job_id()
+    started, gate = slurm_workdir / "started", slurm_workdir / "gate"
+    plan = pc.Plan(
+        name,
+        pc.Chain(
+            pc.Step("slow", wait_for_gate, SMALL, str(started), str(gate)),
+            pc.Parallel(pc.Step("a", make, SMALL, 1), pc.Step("b", make, SMALL, 2)),
+        ),
+    )
+    first = plan.submit()
+    deadline = time.monotonic() + 120
+    while not started.exists():  # the first step runs on the node
+        assert time.monotonic() < deadline, "the first step never started"
+        time.sleep(0.2)
+    second = plan.submit()
+    assert second.how == dict.fromkeys(["slow", "a", "b"], "attached")
+    assert second.run_ids == first.run_ids
+    gate.touch()
+    assert second.wait(timeout=300) == {"slow": "opened", "a": [0], "b": [0, 1]}
+    rows = _by_step(name, since, {"slow": 1, "a": 1, "b": 1})
+    assert {s: [r.state for r in rs] for s, rs in rows.items()} == dict.fromkeys(
+        ["slow", "a", "b"], ["COMPLETED"]
+    )
