@@ -26,33 +26,7 @@ from paracore.core.workflow import (
 )
 from paracore.shell.session import current_session
 from tests.strategies import plan_trees
-
-
-def noop() -> None:
-    """A step that does nothing."""
-
-
-def make(n: int) -> list[int]:
-    return list(range(n))
-
-
-def square_all(xs: list[int]) -> list[int]:
-    return [x * x for x in xs]
-
-
-def times(x: int, k: int = 2) -> int:
-    return x * k
-
-
-def add(*parts: list[int]) -> int:
-    return sum(sum(p) for p in parts)
-
-
-def fail_once(marker: str) -> str:
-    """Fails while ``marker`` does not exist (the test creates it to 'fix' the step)."""
-    if not Path(marker).exists():
-        raise ValueError(f"no {Path(marker).name} yet")
-    return "fixed"
+from tests.workflow_steps import add, fail_until, make, noop, square_all, times
 
 
 def meet(mine: str, other: str) -> bool:
@@ -415,7 +389,7 @@ def _failing_plan(marker: Path, time_min: int = 5) -> pc.Plan:
         pc.Chain(
             pc.Step("prep", make, small, 2),
             pc.Parallel(
-                pc.Step("bad", fail_once, {**small, "time_min": time_min}, str(marker)),
+                pc.Step("bad", fail_until, {**small, "time_min": time_min}, str(marker)),
                 pc.Step("side", make, small, 3),
             ),
             pc.Step("after", noop, small),

@@ -14,37 +14,11 @@ import pytest
 
 import paracore as pc
 from tests.slurm_helpers import SacctRow, jobs_named, latest_job_id
+from tests.workflow_steps import add, fail_until, make, noop, square_all, times
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
 
 SMALL = {"time_min": 5, "mem_gb": 0.25}
-
-
-def make(n: int) -> list[int]:
-    return list(range(n))
-
-
-def square_all(xs: list[int]) -> list[int]:
-    return [x * x for x in xs]
-
-
-def times(x: int, k: int = 2) -> int:
-    return x * k
-
-
-def add(*parts: list[int]) -> int:
-    return sum(sum(p) for p in parts)
-
-
-def noop() -> None:
-    """A step that does nothing."""
-
-
-def fail_until(marker: str) -> str:
-    """Fails while ``marker`` does not exist."""
-    if not Path(marker).exists():
-        raise ValueError(f"no {Path(marker).name} yet")
-    return "fixed"
 
 
 def fail_first_try(marker: str) -> str:
@@ -215,6 +189,8 @@ def test_submitting_again_while_steps_are_in_flight_attaches_to_them(
     gate.touch()
     assert second.wait(timeout=300) == {"slow": "opened", "a": [0], "b": [0, 1]}
     rows = _by_step(name, since, {"slow": 1, "a": 1, "b": 1})
-    assert {s: [r.state for r in rs] for s, rs in rows.items()} == dict.fromkeys(
-        ["slow", "a", "b"], ["COMPLETED"]
-    )
+    assert {s: [r.state for r in rs] for s, rs in rows.items()} == {
+        "slow": ["COMPLETED"],
+        "a": ["COMPLETED"],
+        "b": ["COMPLETED"],
+    }
