@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from paracore.cli import main
-from tests.slurm_helpers import wait_for_job
+from tests.slurm_helpers import jobs_named, latest_job_id, wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
 
@@ -69,12 +69,11 @@ def _lines(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
 
 
-def _jobs_named(name: str) -> list[str]:
-    out = subprocess.run(
-        ["sacct", "-n", "-X", "-P", "-S", "now-1hours", "-o", "JobID", "--name", name],
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    return sorted({line.split("_")[0] for line in out.split()})
+def _jobs_named(name: str, since: int, tasks: int) -> list[str]:
+    """The job (array) ids named ``name`` above ``since``, once sacct knows ``tasks`` finished
+    tasks of them (slurmdbd records a job a little after it ended)."""
+    rows = jobs_named(name, since, count=tasks)
+    return sorted({row.job_id.split("_")[0] for row in rows})
 
 
 def _cli(*argv: str) -> str:
@@ -86,7 +85,7 @@ def _cli(*argv: str) -> str:
 def test_a_killed_submitter_is_re_attached_with_no_new_jobs(slurm_workdir: Path) -> None:
     """SIGKILL right after submitting; the identical script returns the results in order,
     and sacct shows no job beyond the first array."""
-    tag = _tag()
+    tag, since = _tag(), latest_job_id()
     first = _run("square", "die", slurm_workdir, tag)
     assert first.returncode == -9, first.stderr
     jobs = _lines(first)["jobs"].split()
@@ -95,12 +94,12 @@ def test_a_killed_submitter_is_re_attached_with_no_new_jobs(slurm_workdir: Path)
     out = _lines(second)
     assert out["jobs"].split() == jobs
     assert out["results"] == "[0, 1, 4]"
-    assert _jobs_named(f"durable-square-{tag}") == [jobs[0].split("_")[0]]
+    assert _jobs_named(f"durable-square-{tag}", since, 3) == [jobs[0].split("_")[0]]
 
 
 def test_retries_carry_on_in_the_next_process(slurm_workdir: Path) -> None:
     """A task failing after its submitter died is retried by the rerun: attempts continue."""
-    tag = _tag()
+    tag, since = _tag(), latest_job_id()
     first = _run("flaky", "die", slurm_workdir, tag)
     assert first.returncode == -9, first.stderr
     array = _lines(first)["jobs"].split()[0].split("_")[0]
@@ -114,7 +113,7 @@ def test_retries_carry_on_in_the_next_process(slurm_workdir: Path) -> None:
     task = [a for a in status["attempts"] if a["task"] == 1]
     assert [(a["attempt"], a["state"]) for a in task] == [(1, "FAILED"), (2, "COMPLETED")]
     assert task[0]["job_id"] == f"{array}_1" and task[1]["job_id"].split("_")[0] != array
-    assert len(_jobs_named(f"durable-flaky-{tag}")) == 2  # the array, and one retry
+    assert len(_jobs_named(f"durable-flaky-{tag}", since, 4)) == 2  # the array, one retry
 
 
 def test_two_submitters_at_the_same_moment_make_one_submission(slurm_workdir: Path) -> None:
@@ -122,6 +121,7 @@ def test_two_submitters_at_the_same_moment_make_one_submission(slurm_workdir: Pa
     script = slurm_workdir / "durable.py"
     script.write_text(textwrap.dedent(SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    since = latest_job_id()
     command = [sys.executable, str(script), "square", "wait", str(slurm_workdir), _tag()]
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=slurm_workdir, env=env)
@@ -132,7 +132,7 @@ def test_two_submitters_at_the_same_moment_make_one_submission(slurm_workdir: Pa
     assert all(p.returncode == 0 for p in procs)
     assert outs[0]["jobs"] == outs[1]["jobs"]
     assert outs[0]["results"] == outs[1]["results"] == "[0, 1, 4]"
-    assert len(_jobs_named(f"durable-square-{command[-1]}")) == 1
+    assert len(_jobs_named(f"durable-square-{command[-1]}", since, 3)) == 1
 
 
 def test_the_runs_commands_on_real_jobs(slurm_workdir: Path) -> None:
