@@ -27,9 +27,12 @@ def test_a_session_makes_each_backend_once() -> None:
 
 
 def test_an_unknown_backend_is_refused() -> None:
-    """A backend name nobody provides is a SpecError listing the known ones."""
-    with pytest.raises(pc.SpecError, match="one of slurm, local, inprocess"):
+    """A backend name nobody provides is a SpecError listing the installed ones, with the
+    closest name for a typo."""
+    with pytest.raises(pc.SpecError, match="installed backends: slurm, local, inprocess"):
         make_backend("k8s", pc.Session())
+    with pytest.raises(pc.SpecError, match="did you mean 'slurm'"):
+        make_backend("slrum", pc.Session())
 
 
 @pytest.mark.parametrize("name", ["local", "inprocess"])

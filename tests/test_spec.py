@@ -58,7 +58,7 @@ from tests.strategies import double, job_specs
         (lambda: Naming(max_len=15), "naming.max_len"),
         (lambda: Naming(max_len=1025), "naming.max_len"),
         (lambda: Naming(max_len=True), "naming.max_len"),
-        (lambda: JobSpec.command("echo", backend="kubernetes"), "backend"),
+        (lambda: JobSpec.command("echo", backend="Kube rnetes!"), "backend"),
         (lambda: JobSpec.command("echo", backend=None), "backend"),
         (lambda: JobSpec.command("echo", start_jitter_s=-1), "jitter_s"),
         (lambda: JobSpec.command("echo", log_dir=""), "log_dir"),

@@ -266,8 +266,12 @@ def test_backend_for_resolves_auto() -> None:
     assert name(auto, {}) == "slurm"
     assert name(auto, {"PARACORE_BACKEND": "inprocess"}) == "inprocess"
     assert name(with_backend("local", auto), {}) == "local"
-    with pytest.raises(SpecError):
-        name(auto, {"PARACORE_BACKEND": "k8s"})
+    with pytest.raises(SpecError, match="PARACORE_BACKEND"):
+        name(auto, {"PARACORE_BACKEND": "K8S!"})
+    assert name(auto, {"PARACORE_BACKEND": "k8s"}) == "k8s"  # a plugin's name: found on use
+    k8s = Session(which=slurm, environ={"PARACORE_BACKEND": "k8s"})
+    with use_session(k8s), pytest.raises(SpecError, match="installed backends"):
+        k8s.backend_for(auto)
 
 
 # --- submitit's local executor (spawns processes: keep these few) -------------------------

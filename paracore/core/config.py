@@ -32,7 +32,7 @@ from paracore.core.safe import (
     is_sbatch_option,
     single_line,
 )
-from paracore.core.spec import BACKENDS, JobSpec
+from paracore.core.spec import BACKENDS, JobSpec, backend_name_ok
 from paracore.core.transforms import (
     Transform,
     preset,
@@ -303,7 +303,9 @@ SBATCH_OPTIONS = MapOf(
 ENV_VARIABLES = MapOf(
     _SCALAR, "environment variable", is_env_name, f"variable names matching {ENV_NAME}"
 )
-_BACKEND = _accepting(f"one of {', '.join(BACKENDS)}", lambda v: v in BACKENDS)
+_BACKEND = _accepting(
+    f"one of {', '.join(BACKENDS)}, or an installed plugin's name", backend_name_ok
+)
 _ENV_MERGE = _accepting("'inherit' or 'replace'", lambda v: v in ("inherit", "replace"))
 
 SLURM_SCHEMA: dict[str, Any] = {

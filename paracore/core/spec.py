@@ -9,6 +9,7 @@ caller; ``None`` means "explicitly cleared, let the scheduler decide".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -32,6 +33,17 @@ from paracore.core.units import parse_memory, parse_walltime
 from paracore.errors import SpecError
 
 BACKENDS: tuple[str, ...] = ("auto", "slurm", "local", "inprocess")
+"""paracore's own backend names (``auto``: Slurm when it is there, else this machine)."""
+BACKEND_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+"""A backend's name: paracore's own, or a plugin's (lower case, digits, ``_`` and ``-``)."""
+_BACKEND_NAME = re.compile(BACKEND_NAME_PATTERN)
+
+
+def backend_name_ok(value: object) -> bool:
+    """Whether ``value`` can name a backend (installed or not: that is checked on use)."""
+    return isinstance(value, str) and bool(_BACKEND_NAME.match(value))
+
+
 """Backend names a spec may ask for (``auto``: ``$PARACORE_BACKEND``, else detect)."""
 EnvMerge = Literal["inherit", "replace"]
 
@@ -339,8 +351,13 @@ def _payload(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
 
 
 def _backend(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
-    if value is not NOT_GIVEN and value not in BACKENDS:
-        raise SpecError("backend", value, f"one of {', '.join(BACKENDS)}")
+    if value is not NOT_GIVEN and not backend_name_ok(value):
+        raise SpecError(
+            "backend",
+            value,
+            f"one of {', '.join(BACKENDS)}, or an installed plugin's name (lower case letters, "
+            "digits, '_' and '-'; `paracore backends` lists them)",
+        )
 
 
 def _non_negative_seconds(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:

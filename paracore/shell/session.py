@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from paracore.core.spec import BACKENDS, JobSpec
+from paracore.core.spec import BACKENDS, JobSpec, backend_name_ok
 from paracore.errors import SpecError
 
 if TYPE_CHECKING:
@@ -97,9 +97,12 @@ class Session:
         if backend != "auto":
             return str(backend)
         forced = self.environ.get("PARACORE_BACKEND", "auto")
-        if forced not in BACKENDS:
+        if not backend_name_ok(forced):
             raise SpecError(
-                "PARACORE_BACKEND", forced, f"one of {', '.join(BACKENDS)}", "environment"
+                "PARACORE_BACKEND",
+                forced,
+                f"one of {', '.join(BACKENDS)}, or an installed plugin's name",
+                "environment",
             )
         return self.detect_backend() if forced == "auto" else forced
 
