@@ -187,7 +187,7 @@ def _check_rules(data: Mapping[str, Any], file: str, lines: Lines) -> None:
     names = [step["name"] for step in data["steps"]]
     for i, step in enumerate(data["steps"]):
         _check_work(step, ["steps", i], file, lines)
-        _rule(names.count(step["name"]) == 1, f"steps[{i}].name", step["name"],
+        _rule(step["name"] not in names[:i], f"steps[{i}].name", step["name"],
               "a name no other step has", file, lines, ["steps", i, "name"])  # fmt: skip
         for j, other in enumerate(step.get("after", [])):
             guess = did_you_mean(other, names)
