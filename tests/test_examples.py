@@ -91,3 +91,35 @@ def test_example_on_local_backend(name: str, tmp_path: Path) -> None:
     out = run_example(name, tmp_path, "local")
     for expected in EXPECTED[name]:
         assert expected in out, out
+
+
+SPEC_FILES = {
+    "hello.yaml": ["hello: succeeded: exit 0; stdout: 'hello from", "with a spec file"],
+    "squares.yaml": ["squares: 4 succeeded, 0 failed"],
+    "pipeline.yaml": ["pipeline: plan ", "report   succeeded", "count    succeeded"],
+}
+
+
+def test_every_spec_file_example_has_expectations() -> None:
+    """No spec file in examples/specs escapes the tests."""
+    assert {p.name for p in (EXAMPLES / "specs").glob("*.yaml")} == set(SPEC_FILES)
+
+
+def run_spec_file(name: str, cwd: Path, backend: str) -> str:
+    """``paracore run examples/specs/NAME --wait`` in ``cwd``; its stdout, or fail loudly."""
+    env = {**os.environ, "PARACORE_BACKEND": backend}
+    proc = subprocess.run(
+        [sys.executable, "-m", "paracore.cli", "run", str(EXAMPLES / "specs" / name), "--wait"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.mark.parametrize("backend", [pytest.param("slurm", marks=pytest.mark.slurm), "local"])
+@pytest.mark.parametrize("name", sorted(SPEC_FILES))
+def test_spec_file_example_runs(name: str, backend: str, tmp_path: Path) -> None:
+    """Each example spec file runs with paracore run --wait and prints its results."""
+    out = run_spec_file(name, tmp_path, backend)
+    for expected in SPEC_FILES[name]:
+        assert expected in out, out
