@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import textwrap
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 import paracore as pc
 from paracore.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, exit_status, main
 from paracore.core.specfile import apply_sets, substitute
-from paracore.shell.session import current_session
+from paracore.shell.session import Session, current_session, use_session
 from paracore.specfile import load_spec_file, spec_file_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,6 +289,27 @@ def test_bad_input_exits_2_and_says_why(here: Path, capsys: pytest.CaptureFixtur
     status, _out = cli("run", str(path))
     assert status == EXIT_BAD_INPUT
     assert "did you mean 'retries'" in capsys.readouterr().err
+
+
+def test_a_scheduler_that_does_not_answer_exits_3(
+    here: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validate against a Slurm whose controller does not answer: exit status 3, saying so
+    (the checks against the live cluster are not silently skipped)."""
+    fake = here / "bin"
+    fake.mkdir()
+    for command in ("sbatch", "srun", "sinfo", "scontrol", "sacct", "squeue"):
+        script = fake / command
+        script.write_text(
+            f"#!/bin/sh\necho '{command}: error: Unable to contact slurm controller' >&2\nexit 1\n"
+        )
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    path = write(here, "name: x\ncommand: 'true'\nresources: {partition: debug}\n")
+    with use_session(Session()):
+        status, _out = cli("validate", str(path), "--backend", "slurm")
+    assert status == EXIT_UNREACHABLE
+    assert "Unable to contact slurm controller" in capsys.readouterr().err
 
 
 def test_exit_statuses_follow_the_error() -> None:

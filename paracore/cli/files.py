@@ -154,6 +154,14 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _answers(backend: Any) -> None:
+    """Make sure a scheduler that can be asked about its cluster answers (else the checks
+    against the live cluster would be skipped): raises SchedulerUnreachable."""
+    queries = getattr(backend, "cluster", None)
+    if queries is not None and callable(getattr(queries, "info", None)):
+        queries.info()
+
+
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     spec_file = _load(args)
     which = current_session().which
@@ -161,6 +169,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
         plan = spec_file.plan(cluster=args.cluster)
         for step in plan.steps:
             raw, checks = step_spec(plan.name, step, _backend_name(args, spec_file))
+            _answers(current_session().backend_for(raw))
             spec, _backend = prepared(raw, checks.get("origins"), True)
             prepare_task(spec, which)
         what = f"a workflow of {len(plan.steps)} steps"
@@ -168,6 +177,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
         raw, checks = spec_file.job_spec(
             cluster=args.cluster, backend=_backend_name(args, spec_file)
         )
+        _answers(current_session().backend_for(raw))
         spec, _backend = prepared(raw, checks.get("origins"), True)
         if spec_file.kind == "map":
             section = spec_file.data
