@@ -110,7 +110,7 @@ def test_the_schema_ships_in_the_package() -> None:
         ),
         ("command: 'true'\n", r"'name' is a required property"),
         ("name: x\ncall: 'not a function'\n", r"call='not a function'.*matching"),
-        ("name: x\ncommand: 'true'\nname2: [\n", r"spec.yaml:\d+\): valid YAML"),
+        ("name: x\ncommand: 'true'\nname2: [\n", r"spec.yaml:\d+: not valid YAML"),
         (
             "name: flow\nsteps:\n  - name: a\n    command: 'true'\n"
             "  - name: b\n    command: 'true'\n    after: [aa]\n",

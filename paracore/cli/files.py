@@ -268,7 +268,7 @@ def _run_plan(
     run: PlanRun = plan.submit(backend=_backend_name(args, spec_file), resume=resume)
     print(f"{plan.name}: plan {run.plan_id}", file=out)
     for name in plan.graph.order:
-        handles = run._handles.get(name) or []
+        handles = run.submitted(name)
         runs, jobs = _ids(handles)
         state = run.how[name]
         print(f"  {name}: {state}, run {', '.join(runs) or '-'}, job {_job_text(jobs) or '-'}",

@@ -178,11 +178,9 @@ def _key_lines(node: yaml.Node | None, prefix: Path_, out: dict[Path_, int]) -> 
         _key_lines(value_node, path, out)
 
 
-def layer_from_yaml(text: str, name: str, file: str | None = None) -> Layer:
-    """Parse YAML text into a :class:`Layer`, keeping each key's line (from ``yaml.compose``).
-
-    Raises ConfigError for malformed YAML or a document that is not a mapping.
-    """
+def compose_yaml(text: str, name: str, file: str | None = None) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (it knows each key's line) and the document; malformed YAML is a
+    ConfigError naming the file and line (``name`` says what the text is)."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -198,6 +196,15 @@ def layer_from_yaml(text: str, name: str, file: str | None = None) -> Layer:
         ) from None
     finally:
         loader.dispose()
+    return node, data
+
+
+def layer_from_yaml(text: str, name: str, file: str | None = None) -> Layer:
+    """Parse YAML text into a :class:`Layer`, keeping each key's line (from ``yaml.compose``).
+
+    Raises ConfigError for malformed YAML or a document that is not a mapping.
+    """
+    node, data = compose_yaml(text, name, file)
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

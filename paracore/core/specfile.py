@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from paracore.core.config import compose_yaml
 from paracore.errors import ConfigError
 
 __all__ = [
@@ -49,21 +50,7 @@ def _node_lines(node: yaml.Node | None, prefix: Path_, out: dict[Path_, int]) ->
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """The document and the line of every key and list item (1-based); malformed YAML is a
     ConfigError naming the file and line."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else file
-        raise ConfigError(
-            "(file)",
-            getattr(err, "problem", None) or str(err),
-            "valid YAML; check the indentation, quotes and brackets near that line",
-            where,
-        ) from None
-    finally:
-        loader.dispose()
+    node, data = compose_yaml(text, "spec file", file)
     lines: dict[Path_, int] = {}
     _node_lines(node, (), lines)
     return data, lines

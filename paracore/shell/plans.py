@@ -297,6 +297,12 @@ class PlanRun:
         """Per step, the run of the store that carries it (``paracore show <id>``)."""
         return dict(self._run_ids)
 
+    def submitted(self, name: str) -> list[SubmitHandle]:
+        """The handles of step ``name`` so far, without waiting ([] while it waits for its
+        parents on a local backend, or if it will not run)."""
+        self.graph.step(name)
+        return list(self._handles.get(name) or [])
+
     def __repr__(self) -> str:
         return f"PlanRun(plan={self.name!r}, plan_id={self.plan_id!r})"
 
