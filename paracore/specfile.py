@@ -39,25 +39,11 @@ from paracore.core.specfile import (
 )
 from paracore.core.transforms import with_backend
 from paracore.errors import ConfigError
-from paracore.workflow import Parallel, Plan, Step
+from paracore.workflow import Parallel, Plan, Step, step_keywords
 
 __all__ = ["SCHEMA_FILE", "SpecFile", "load_spec_file", "spec_file_schema"]
 
 SCHEMA_FILE = "spec-file.schema.json"
-_RESOURCE_KEYS = {
-    "partition": "partition",
-    "account": "account",
-    "qos": "qos",
-    "time": "time_min",
-    "time_min": "time_min",
-    "mem": "mem_gb",
-    "mem_gb": "mem_gb",
-    "cpus_per_task": "cpus_per_task",
-    "cpus": "cpus_per_task",
-    "gpus": "gpus",
-    "array_parallelism": "array_parallelism",
-    "extra": "extra",
-}
 _WORK_KEYS = ("env_setup", "retries", "retry_backoff_s", "preset", "cluster", "job_name")
 
 
@@ -228,21 +214,11 @@ class SpecFile:
     # ------------------------------------------------------------ building
 
     def keywords(self, section: Mapping[str, Any], *, cluster: str | None = None) -> Keywords:
-        """The convenience API's keywords for a job's or map's settings."""
-        given: dict[str, Any] = {
-            _RESOURCE_KEYS[k]: v for k, v in section.get("resources", {}).items()
-        }
-        for key in _WORK_KEYS:
-            if key in section:
-                given[key] = section[key]
-        if "env" in section:
-            given["env"] = {k: str(v) for k, v in section["env"].items()}
-        given.setdefault("job_name", self.name)
-        if cluster is not None:
-            given["cluster"] = cluster
-        if "resume" in self.data:
-            given["resume"] = self.data["resume"]
-        return Keywords(**given)
+        """The convenience API's keywords for a job's or map's settings (named after the file
+        unless ``job_name`` says otherwise)."""
+        settings = {"job_name": self.name, **_step_resources(section, cluster)}
+        kw = step_keywords(self.name, settings)
+        return attrs.evolve(kw, resume=self.data["resume"]) if "resume" in self.data else kw
 
     def function(self, section: Mapping[str, Any], *path: str | int) -> Callable[..., Any]:
         """The function ``call:`` names, imported now (the spec file's folder is importable,

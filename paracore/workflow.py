@@ -11,14 +11,16 @@ defaults), so a profile's defaults show in ``describe`` and reach the scheduler.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 import attrs
 
 from paracore.api import Keywords, build_spec
+from paracore.backends.base import Backend
 from paracore.core.config import did_you_mean
 from paracore.core.defaults import with_builtin_defaults
+from paracore.core.keys import FLAT_ALIASES
 from paracore.core.sentinel import NOT_GIVEN
 from paracore.core.spec import Call, Command, JobSpec, Payload
 from paracore.core.transforms import with_backend, with_config, with_name, with_tags
@@ -47,10 +49,8 @@ from paracore.shell.submit import prepared
 
 __all__ = ["Chain", "Parallel", "Plan", "PlanDescription", "PlanRun", "Result", "Step"]
 
-_ALIASES = {
-    "time": "time_min",
-    "cpus": "cpus_per_task",
-    "mem": "mem_gb",
+_ALIASES: dict[str, str] = {
+    **FLAT_ALIASES,  # time, cpus, mem
     "gpus_per_node": "gpus",
     "name": "job_name",
     "additional_params": "extra",
@@ -62,14 +62,18 @@ STEP_KEYWORDS = tuple(
 """The keywords a step's resources mapping takes (the seed API's, and planit's spellings)."""
 
 
-def _keywords(step: str, resources: Any) -> Keywords:
-    """The convenience API's keywords for a step's resources (a mapping, preset or None)."""
+def step_keywords(step: str, resources: Any) -> Keywords:
+    """The convenience API's keywords for a step's resources: a mapping (or its pairs), a
+    preset or its name, or None."""
     if resources is None:
         return Keywords()
     if isinstance(resources, str) or callable(resources):
         return Keywords(preset=resources)
     given: dict[str, Any] = {}
-    for key, value in resources:
+    pairs: Iterable[tuple[str, Any]] = (
+        resources.items() if isinstance(resources, Mapping) else resources
+    )
+    for key, value in pairs:
         field = _ALIASES.get(key, key)
         if key not in STEP_KEYWORDS:
             guess = did_you_mean(key, list(STEP_KEYWORDS))
@@ -108,7 +112,7 @@ def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpe
         )
         checks: dict[str, Any] = {"origins": resolved.sources(), "validate": resolved.validate}
     else:
-        spec, checks = build_spec(payload, _keywords(step.name, step.resources))
+        spec, checks = build_spec(payload, step_keywords(step.name, step.resources))
         checks.pop("resume", None)
     if spec.naming.job_name is NOT_GIVEN:
         spec = with_name(f"{plan}.{step.name}", spec)
@@ -216,6 +220,19 @@ class Plan:
             minutes=minutes,
         )
 
+    def checked(
+        self, *, backend: str | None = None, validate: bool | None = None
+    ) -> dict[str, tuple[JobSpec, Backend]]:
+        """Each step's spec resolved and checked for its backend (against the live cluster
+        unless ``validate`` is False, or the configuration says so when it is None), by step
+        name; nothing is submitted. The first bad value in any step raises."""
+        checked = {}
+        for step in self.graph.steps:
+            spec, checks = step_spec(self.name, step, backend)
+            wanted = checks.get("validate") if validate is None else validate
+            checked[step.name] = prepared(spec, checks.get("origins"), wanted)
+        return checked
+
     def submit(
         self,
         *,
@@ -233,12 +250,7 @@ class Plan:
         machine, parallel branches at once.
         """
         mode = check_resume(resume, "resume")
-        checked = {}
-        for step in self.graph.steps:  # every step checked before any is submitted
-            spec, checks = step_spec(self.name, step, backend)
-            origins = checks.get("origins")
-            checked[step.name] = prepared(spec, origins, validate if validate is not None
-                                          else checks.get("validate"))  # fmt: skip
+        checked = self.checked(backend=backend, validate=validate)
         backends = {b.name for _s, b in checked.values()}
         if len(backends) > 1:
             raise PlanError(

@@ -23,7 +23,7 @@ from paracore.shell.maps import chunk_size_of, submit_items
 from paracore.shell.session import current_session
 from paracore.shell.submit import array_limit, prepared, preview, submit
 from paracore.specfile import SpecFile, load_spec_file
-from paracore.workflow import PlanRun, step_spec
+from paracore.workflow import PlanRun
 
 __all__ = ["add_file_commands"]
 
@@ -119,9 +119,9 @@ def _scripts(
     out = []
     if spec_file.kind == "workflow":
         plan = spec_file.plan(cluster=args.cluster)
+        checked = plan.checked(backend=backend_name, validate=validate)
         for step in plan.steps:
-            raw, checks = step_spec(plan.name, step, backend_name)
-            spec, _backend = prepared(raw, checks.get("origins"), validate)
+            spec, _backend = checked[step.name]
             size = step.tasks if step.tasks > 1 else None
             title = f"step {step.name}" + (f" ({step.tasks} tasks)" if size else "")
             out.append((title, preview(spec, array_size=size, token=token)))
@@ -167,10 +167,9 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     which = current_session().which
     if spec_file.kind == "workflow":
         plan = spec_file.plan(cluster=args.cluster)
-        for step in plan.steps:
-            raw, checks = step_spec(plan.name, step, _backend_name(args, spec_file))
-            _answers(current_session().backend_for(raw))
-            spec, _backend = prepared(raw, checks.get("origins"), True)
+        checked = plan.checked(backend=_backend_name(args, spec_file), validate=True)
+        for spec, backend in checked.values():
+            _answers(backend)
             prepare_task(spec, which)
         what = f"a workflow of {len(plan.steps)} steps"
     else:

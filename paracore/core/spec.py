@@ -82,9 +82,11 @@ def _args_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def _kwargs_pairs(
-    value: Mapping[str, Any] | tuple[tuple[str, Any], ...],
+def kwargs_pairs(
+    value: Mapping[str, Any] | Iterable[tuple[str, Any]],
 ) -> tuple[tuple[str, Any], ...]:
+    """Keyword arguments as a tuple of ``(name, value)`` pairs sorted by name (a value field
+    of a frozen class; equal whatever order they were given in)."""
     items = value.items() if isinstance(value, Mapping) else value
     return tuple(sorted(items, key=lambda kv: kv[0]))
 
@@ -100,7 +102,7 @@ class Call:
     fn: Callable[..., Any] = attrs.field(validator=_callable)
     args: tuple[Any, ...] = attrs.field(default=(), converter=_args_tuple, hash=False)
     kwargs: tuple[tuple[str, Any], ...] = attrs.field(
-        default=(), converter=_kwargs_pairs, hash=False
+        default=(), converter=kwargs_pairs, hash=False
     )
 
     @property

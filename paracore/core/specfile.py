@@ -7,6 +7,7 @@ Reading the file and checking it against the JSON Schema happen in the shell
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -76,7 +77,7 @@ def dotted(path: Sequence[str | int]) -> str:
 def apply_sets(data: Mapping[str, Any], sets: Sequence[str]) -> dict[str, Any]:
     """``data`` with each ``key.sub=value`` of ``sets`` applied (the value read as YAML, so
     ``retries=3`` is a number); sections are made as needed."""
-    out: dict[str, Any] = _copy(data)
+    out: dict[str, Any] = copy.deepcopy(dict(data))
     for given in sets:
         key, eq, text = given.partition("=")
         if not eq or not key.strip():
@@ -94,14 +95,6 @@ def apply_sets(data: Mapping[str, Any], sets: Sequence[str]) -> dict[str, Any]:
             target = current
         target[parts[-1]] = value
     return out
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _expand_text(text: str, environ: Mapping[str, str], field: str, where: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from paracore.core.config import did_you_mean
-from paracore.core.spec import JobSpec
+from paracore.core.spec import JobSpec, kwargs_pairs
 from paracore.errors import PlanError
 
 __all__ = [
@@ -55,18 +55,15 @@ class Result:
             raise PlanError(f"Result({value!r}): expected the name of an upstream step")
 
 
-def _pairs(value: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
-    items = value.items() if isinstance(value, Mapping) else value
-    return tuple(items)
-
-
 @attrs.frozen
 class CallWork:
     """Call ``fn(*args, **kwargs)`` once."""
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = attrs.field(default=(), hash=False)
-    kwargs: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=_pairs, hash=False)
+    kwargs: tuple[tuple[str, Any], ...] = attrs.field(
+        default=(), converter=kwargs_pairs, hash=False
+    )
 
 
 @attrs.frozen
@@ -84,7 +81,9 @@ class MapWork:
     fn: Callable[..., Any] | None
     items: tuple[Any, ...] = attrs.field(hash=False)
     args: tuple[Any, ...] = attrs.field(default=(), hash=False)
-    kwargs: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=_pairs, hash=False)
+    kwargs: tuple[tuple[str, Any], ...] = attrs.field(
+        default=(), converter=kwargs_pairs, hash=False
+    )
 
 
 Work: TypeAlias = CallWork | CommandWork | MapWork

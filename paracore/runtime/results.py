@@ -17,7 +17,16 @@ from typing import Any
 
 import cloudpickle
 
-__all__ = ["MissingResult", "SavedResult", "SavedResults", "StepCall", "read_saved", "save"]
+__all__ = [
+    "MissingResult",
+    "SavedResult",
+    "SavedResults",
+    "StepCall",
+    "read_saved",
+    "replaced",
+    "resolved",
+    "save",
+]
 
 
 class MissingResult(RuntimeError):
@@ -70,15 +79,21 @@ class SavedResults:
         return [read_saved(Path(self.folder) / f"{i}.pkl", self.step) for i in range(self.count)]
 
 
+def replaced(value: Any, kind: type | tuple[type, ...], new: Callable[[Any], Any]) -> Any:
+    """``value`` with every ``kind`` in it (inside lists, tuples and dicts too) replaced by
+    ``new(it)``; containers are copied, nothing is changed in place."""
+    if isinstance(value, kind):
+        return new(value)
+    if isinstance(value, list | tuple):
+        return type(value)(replaced(v, kind, new) for v in value)
+    if isinstance(value, dict):
+        return {k: replaced(v, kind, new) for k, v in value.items()}
+    return value
+
+
 def resolved(value: Any) -> Any:
     """``value`` with every saved result in it (inside lists, tuples and dicts too) read."""
-    if isinstance(value, SavedResult | SavedResults):
-        return value.load()
-    if isinstance(value, list | tuple):
-        return type(value)(resolved(v) for v in value)
-    if isinstance(value, dict):
-        return {k: resolved(v) for k, v in value.items()}
-    return value
+    return replaced(value, (SavedResult, SavedResults), lambda saved: saved.load())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,7 +44,7 @@ from paracore.errors import (
     StepFailedError,
     StoreError,
 )
-from paracore.runtime.results import SavedResult, SavedResults, StepCall
+from paracore.runtime.results import SavedResult, SavedResults, StepCall, replaced
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.handle import SubmitHandle, collected
 from paracore.shell.runs import attach_run
@@ -129,13 +129,7 @@ def saved_results(
 
 def _swap(value: Any, saved: Mapping[str, Saved]) -> Any:
     """``value`` with each Result replaced by where that step's value is saved."""
-    if isinstance(value, Result):
-        return saved[value.step]
-    if isinstance(value, list | tuple):
-        return type(value)(_swap(v, saved) for v in value)
-    if isinstance(value, dict):
-        return {k: _swap(v, saved) for k, v in value.items()}
-    return value
+    return replaced(value, Result, lambda result: saved[result.step])
 
 
 def _payloads(graph: Graph, name: str, saved: Mapping[str, Saved]) -> list[Payload]:
@@ -377,8 +371,7 @@ class PlanRun:
             return None
 
     def _verdict(self, handles: Sequence[SubmitHandle]) -> str:
-        for driver in {id(d): d for d in (h._driver() for h in handles)}.values():
-            driver._drive()
+        _drive(handles)
         if any(h._failed for h in handles):
             return FAILED
         return SUCCEEDED if all(h._final for h in handles) else RUNNING
@@ -425,9 +418,7 @@ class PlanRun:
     def _advance(self) -> bool:
         """One round: look at every unfinished step once, submit the waiting steps whose
         parents succeeded; True once every step has an outcome."""
-        live = [h for hs in self._handles.values() for h in hs if not h._final]
-        for driver in {id(d): d for d in (h._driver() for h in live)}.values():
-            driver._drive()
+        _drive([h for hs in self._handles.values() for h in hs if not h._final])
         for name in self.graph.order:
             if self._how[name] != WAITING:
                 continue
@@ -593,6 +584,12 @@ class PlanRun:
             raise PlanError(f"step {name!r} of plan {self.name!r} was not run")
         handles = self._handles[name]
         return handles if self._work[name].kind == "map" else handles[0]
+
+
+def _drive(handles: Sequence[SubmitHandle]) -> None:
+    """Move the handles forward once, each group or map once however many members it has."""
+    for driver in {id(d): d for d in (h._driver() for h in handles)}.values():
+        driver._drive()
 
 
 def _blocked(handle: SubmitHandle) -> bool:
