@@ -30,10 +30,12 @@ from paracore.core.spec import Call, Command, JobSpec
 from paracore.core.specfile import (
     Lines,
     apply_sets,
+    child_schema,
     dotted,
     expand_env,
     line_of,
     parse_yaml,
+    resolve_ref,
     substitute,
     with_defaults,
 )
@@ -60,19 +62,9 @@ def spec_file_schema() -> Mapping[str, Any]:
 
 def _schema_at(schema: Mapping[str, Any], path: Sequence[str | int]) -> Mapping[str, Any]:
     """The (resolved) schema of the value at ``path``."""
-    root = schema
-    node = schema
+    node = resolve_ref(schema, schema)
     for part in path:
-        while "$ref" in node:
-            node = root["$defs"][str(node["$ref"]).removeprefix("#/$defs/")]
-        if isinstance(part, int):
-            node = node.get("items", {})
-        else:
-            props = node.get("properties", {})
-            extra = node.get("additionalProperties")
-            node = props.get(part, extra if isinstance(extra, Mapping) else {})
-    while "$ref" in node:
-        node = root["$defs"][str(node["$ref"]).removeprefix("#/$defs/")]
+        node = child_schema(node, part, schema)
     return node
 
 

@@ -112,11 +112,25 @@ def _expand_text(text: str, environ: Mapping[str, str], field: str, where: str) 
     return _VARIABLE.sub(one, text)
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve_ref(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` with its ``$ref`` (to ``#/$defs/...`` of ``root``) followed."""
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return _resolve(root["$defs"][ref.removeprefix("#/$defs/")], root)
+        return resolve_ref(root["$defs"][ref.removeprefix("#/$defs/")], root)
     return schema
+
+
+def child_schema(
+    schema: Mapping[str, Any], part: str | int, root: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """The (resolved) schema of key ``part`` of a mapping, or item ``part`` of a list, that
+    ``schema`` describes ({} when it says nothing)."""
+    schema = resolve_ref(schema, root)
+    if isinstance(part, int):
+        return resolve_ref(schema.get("items", {}), root)
+    extra = schema.get("additionalProperties")
+    found = schema.get("properties", {}).get(part, extra if isinstance(extra, Mapping) else {})
+    return resolve_ref(found, root)
 
 
 def expand_env(
@@ -134,40 +148,25 @@ def expand_env(
     (and everything under them); ``$${`` stays a literal ``${``. Elsewhere ``${...}`` is left
     alone (a command's variables are the shell's, on the node)."""
     root = schema if root is None else root
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     allowed = allowed or bool(schema.get("x-expand-env"))
     if isinstance(value, str):
         if not allowed:
             return value
         where = f"{file}:{line_of(lines or {}, path)}" if file else "spec file"
         return _expand_text(value, environ, dotted(path), where)
+    if not isinstance(value, Mapping | list):
+        return value
+
+    def child(part: str | int, sub: Any) -> Any:
+        return expand_env(
+            sub, child_schema(schema, part, root), environ, root=root, path=(*path, part),
+            lines=lines, file=file, allowed=allowed,
+        )  # fmt: skip
+
     if isinstance(value, Mapping):
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        out = {}
-        for key, sub in value.items():
-            sub_schema = props.get(key, extra if isinstance(extra, Mapping) else {})
-            out[key] = expand_env(
-                sub, sub_schema, environ, root=root, path=(*path, key), lines=lines,
-                file=file, allowed=allowed,
-            )  # fmt: skip
-        return out
-    if isinstance(value, list):
-        items = schema.get("items", {})
-        return [
-            expand_env(
-                v,
-                items,
-                environ,
-                root=root,
-                path=(*path, i),
-                lines=lines,
-                file=file,
-                allowed=allowed,
-            )
-            for i, v in enumerate(value)
-        ]
-    return value
+        return {key: child(key, sub) for key, sub in value.items()}
+    return [child(i, sub) for i, sub in enumerate(value)]
 
 
 def with_defaults(defaults: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str, Any]:

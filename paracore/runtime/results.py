@@ -74,9 +74,13 @@ class SavedResults:
     count: int
     step: str
 
+    def item_path(self, index: int) -> str:
+        """Where item ``index`` saves its value."""
+        return str(Path(self.folder) / f"{index}.pkl")
+
     def load(self) -> list[Any]:
         """The values in input order, read now."""
-        return [read_saved(Path(self.folder) / f"{i}.pkl", self.step) for i in range(self.count)]
+        return [read_saved(Path(self.item_path(i)), self.step) for i in range(self.count)]
 
 
 def replaced(value: Any, kind: type | tuple[type, ...], new: Callable[[Any], Any]) -> Any:

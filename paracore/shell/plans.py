@@ -148,12 +148,12 @@ def _payloads(graph: Graph, name: str, saved: Mapping[str, Saved]) -> list[Paylo
         return [Call(StepCall(work.fn, path), args, kwargs)]
     if work.fn is None:
         return [Command(str(item)) for item in work.items]
-    folder = mine.folder if isinstance(mine, SavedResults) else None
-    if folder is None and not takes:
+    saves = mine if isinstance(mine, SavedResults) else None
+    if saves is None and not takes:
         return [Call(work.fn, (item, *args), kwargs) for item in work.items]
     return [
         Call(
-            StepCall(work.fn, None if folder is None else f"{folder}/{i}.pkl"),
+            StepCall(work.fn, None if saves is None else saves.item_path(i)),
             (item, *args),
             kwargs,
         )
