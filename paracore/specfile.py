@@ -284,13 +284,17 @@ class SpecFile:
         return functools.partial(fn, **kwargs) if kwargs else fn
 
     def job_spec(
-        self, *, cluster: str | None = None, backend: str | None = None
+        self,
+        *,
+        cluster: str | None = None,
+        backend: str | None = None,
+        items: Sequence[Any] | None = None,
     ) -> tuple[JobSpec, dict[str, Any]]:
         """The spec of a job file (or a map file's spec for its first item) and what submit
-        needs to check it."""
+        needs to check it; a map's ``items`` are read from the file unless given."""
         section = self.data
         if _has_items(section):
-            items = self.items(section)
+            items = self.items(section) if items is None else items
             first: Command | Call = (
                 Command(self.commands(section, items[:1])[0])
                 if "command" in section

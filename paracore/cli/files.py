@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from paracore.core.defaults import with_builtin_defaults
-from paracore.core.spec import Command
+from paracore.core.spec import Command, JobSpec
 from paracore.errors import JobFailedError, StepFailedError
 from paracore.shell.checks import prepare_task
 from paracore.shell.handle import SubmitHandle, gather
@@ -97,6 +97,17 @@ def _backend_name(args: argparse.Namespace, spec_file: SpecFile) -> str | None:
 # ---------------------------------------------------------------- what gets submitted
 
 
+def _job(
+    args: argparse.Namespace, spec_file: SpecFile
+) -> tuple[JobSpec, dict[str, Any], list[Any]]:
+    """A job or map file's spec and what submit needs to check it, and a map's items (read
+    once: an items file or a glob is not read twice)."""
+    items = spec_file.items(spec_file.data) if spec_file.kind == "map" else []
+    backend = _backend_name(args, spec_file)
+    raw, checks = spec_file.job_spec(cluster=args.cluster, backend=backend, items=items or None)
+    return raw, checks, items
+
+
 def _tasks(spec_file: SpecFile, spec: Any, backend: Any, count: int) -> int:
     """How many array tasks a map of ``count`` items becomes (as submit_items decides)."""
     size = chunk_size_of(
@@ -126,10 +137,10 @@ def _scripts(
             title = f"step {step.name}" + (f" ({step.tasks} tasks)" if size else "")
             out.append((title, preview(spec, array_size=size, token=token)))
         return out
-    raw, checks = spec_file.job_spec(cluster=args.cluster, backend=backend_name)
+    raw, checks, items = _job(args, spec_file)
     spec, backend = prepared(raw, checks.get("origins"), validate)
     if spec_file.kind == "map":
-        count = len(spec_file.items(spec_file.data))
+        count = len(items)
         tasks = _tasks(spec_file, raw, backend, count)
         size = tasks if tasks > 1 else None
         title = f"map {spec_file.name} ({count} items in {tasks} tasks)"
@@ -173,14 +184,11 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             prepare_task(spec, which)
         what = f"a workflow of {len(plan.steps)} steps"
     else:
-        raw, checks = spec_file.job_spec(
-            cluster=args.cluster, backend=_backend_name(args, spec_file)
-        )
+        raw, checks, items = _job(args, spec_file)
         _answers(current_session().backend_for(raw))
         spec, _backend = prepared(raw, checks.get("origins"), True)
         if spec_file.kind == "map":
             section = spec_file.data
-            items = spec_file.items(section)
             if "command" in section:
                 for cmd in spec_file.commands(section, items):
                     prepare_task(spec.with_payload(Command(cmd)), which)
@@ -221,7 +229,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     timeout = args.timeout or spec_file.data.get("wait_timeout_s")
     if spec_file.kind == "workflow":
         return _run_plan(args, spec_file, out, timeout)
-    raw, checks = spec_file.job_spec(cluster=args.cluster, backend=_backend_name(args, spec_file))
+    raw, checks, items = _job(args, spec_file)
     if spec_file.kind == "job":
         handle = submit(raw, **checks)
         runs, jobs = _ids([handle])
@@ -236,7 +244,6 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{spec_file.name}: succeeded: {_short(value)}", file=out)
         return 0
     section = spec_file.data
-    items = spec_file.items(section)
     if "command" in section:
         handles = submit_items(raw, spec_file.commands(section, items),
                                chunk_size=section.get("chunk_size", "auto"), **checks)  # fmt: skip
