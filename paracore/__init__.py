@@ -71,7 +71,7 @@ _WHERE: dict[str, str] = {
     "detect_backend": "paracore.shell.submit",
     "escalate": "paracore.core.escalation",
     "gather": "paracore.shell.handle",
-    "job_name": "paracore.core.names",
+    "job_name": "paracore.core.resolved",
     "map_cmds": "paracore.api",
     "map_func": "paracore.api",
     "plot_report": "paracore.shell.report",
@@ -215,7 +215,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
     from paracore.core.escalation import AttemptResources, escalate
     from paracore.core.failures import FailureClass, classify
     from paracore.core.lifecycle import Attempt
-    from paracore.core.names import job_name
+    from paracore.core.resolved import job_name
     from paracore.core.retry import RetryPolicy, schedule
     from paracore.core.sentinel import NOT_GIVEN
     from paracore.core.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources

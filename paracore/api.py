@@ -18,6 +18,7 @@ from toolz import pipe
 
 from paracore.core.config import CONFIG_ARG_LAYER, ResolvedConfig, did_you_mean
 from paracore.core.keys import FLAT_ALIASES
+from paracore.core.options import SubmitOptions
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.core.transforms import (
     Transform,
@@ -31,7 +32,7 @@ from paracore.core.transforms import (
 )
 from paracore.errors import KeywordError, SpecError
 from paracore.shell.chunked import ItemHandle
-from paracore.shell.config_files import resolve
+from paracore.shell.config_files import resolve, settle_options
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.maps import submit_items
 from paracore.shell.pilot import autotune_from_pilot as autotune_from_pilot
@@ -76,9 +77,9 @@ class Keywords:
         return cls(**{k: v for k, v in given.items() if k in names})
 
 
-def build_spec(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str, Any]]:
+def build_spec(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, SubmitOptions]:
     """A spec for ``payload`` with the seed API's keywords applied as transforms, and the
-    keywords ``submit`` needs to check it (where each value came from, validate or not).
+    submission's options settled from the keywords and the same configuration (read once).
 
     ``None`` means "not given" here, so configuration can still fill the field. Precedence,
     highest first: call keywords, the preset, ``config=``, the configuration files
@@ -120,10 +121,10 @@ def build_spec(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, dict[str
     if kw.backend:
         spec = with_backend(kw.backend, spec)
     first = [_preset_transform(kw.preset, resolved)] if kw.preset is not None else []
-    origins = _origins(resolved, kw.preset, resources)
-    resume = kw.resume if kw.resume is not None else resolved.value("resume", "auto")
-    checks = {"origins": origins, "validate": resolved.validate, "resume": resume}
-    return pipe(spec, *first, *steps), checks
+    options = settle_options(
+        resume=kw.resume, origins=_origins(resolved, kw.preset, resources), config=resolved
+    )
+    return pipe(spec, *first, *steps), options
 
 
 def listed(values: Iterable[Any], field: str, what: str) -> list[Any]:
@@ -209,8 +210,8 @@ def run_cmd(
     ``never``) decides whether identical work recorded earlier is re-attached (docs/runs.md).
     """
     keywords = Keywords.of(locals())
-    spec, checks = build_spec(Command(cmd), keywords)
-    return submit(spec, **checks)
+    spec, options = build_spec(Command(cmd), keywords)
+    return submit(spec, options=options)
 
 
 @_with_keyword_check
@@ -251,8 +252,8 @@ def map_cmds(
     if not commands:
         return []
     keywords = Keywords.of(locals())
-    spec, checks = build_spec(Command(str(commands[0])), keywords)
-    return submit_items(spec, commands, chunk_size=chunk_size, pilot=pilot, **checks)
+    spec, options = build_spec(Command(str(commands[0])), keywords)
+    return submit_items(spec, commands, chunk_size=chunk_size, pilot=pilot, options=options)
 
 
 @_with_keyword_check
@@ -293,5 +294,5 @@ def map_func(
     if not values:
         return []
     keywords = Keywords.of(locals())
-    spec, checks = build_spec(Call(fn, (values[0],)), keywords)
-    return submit_items(spec, values, fn=fn, chunk_size=chunk_size, pilot=pilot, **checks)
+    spec, options = build_spec(Call(fn, (values[0],)), keywords)
+    return submit_items(spec, values, fn=fn, chunk_size=chunk_size, pilot=pilot, options=options)

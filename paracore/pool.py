@@ -377,7 +377,7 @@ class Pool:
                 items,
                 fn=self._wrapped(func),
                 chunk_size="auto" if chunksize is None else chunksize,
-                **self._checks,
+                options=self._checks,
             )
         return _Work(self, handles)
 
@@ -390,7 +390,7 @@ class Pool:
         else:
             call = Call(self._wrapped(Applied(func)), ((tuple(args), dict(kwds)),))
         with self._lock:
-            handle = submit(self._spec.with_payload(call), **self._checks)
+            handle = submit(self._spec.with_payload(call), options=self._checks)
         return _Work(self, [handle])
 
     # -------------------------------------------------------------- multiprocessing's API

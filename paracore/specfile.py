@@ -26,6 +26,7 @@ import attrs
 
 from paracore.api import Keywords, build_spec
 from paracore.core.config import did_you_mean
+from paracore.core.options import SubmitOptions
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.core.specfile import (
     Lines,
@@ -289,9 +290,9 @@ class SpecFile:
         cluster: str | None = None,
         backend: str | None = None,
         items: Sequence[Any] | None = None,
-    ) -> tuple[JobSpec, dict[str, Any]]:
-        """The spec of a job file (or a map file's spec for its first item) and what submit
-        needs to check it; a map's ``items`` are read from the file unless given."""
+    ) -> tuple[JobSpec, SubmitOptions]:
+        """The spec of a job file (or a map file's spec for its first item) and its
+        submission's options; a map's ``items`` are read from the file unless given."""
         section = self.data
         if _has_items(section):
             items = self.items(section) if items is None else items
@@ -302,9 +303,9 @@ class SpecFile:
             )
         else:
             first = self.payload(section)
-        spec, checks = build_spec(first, self.keywords(section, cluster=cluster))
+        spec, options = build_spec(first, self.keywords(section, cluster=cluster))
         backend = backend or self.data.get("backend")
-        return (spec if backend is None else with_backend(backend, spec)), checks
+        return (spec if backend is None else with_backend(backend, spec)), options
 
     def plan(self, *, cluster: str | None = None) -> Plan:
         """A workflow file as a :class:`~paracore.workflow.Plan`: its steps side by side, each

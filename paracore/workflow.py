@@ -19,8 +19,9 @@ import attrs
 from paracore.api import Keywords, build_spec
 from paracore.backends.base import Backend
 from paracore.core.config import did_you_mean
-from paracore.core.defaults import with_builtin_defaults
 from paracore.core.keys import FLAT_ALIASES
+from paracore.core.options import SubmitOptions
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.sentinel import NOT_GIVEN
 from paracore.core.spec import Call, Command, JobSpec, Payload
 from paracore.core.transforms import with_backend, with_config, with_name, with_tags
@@ -42,9 +43,8 @@ from paracore.core.workflow import (
     tree_lines,
 )
 from paracore.errors import KeywordError, PlanError
-from paracore.shell.config_files import resolve
+from paracore.shell.config_files import resolve, settle_options
 from paracore.shell.plans import PlanRun, prepare_steps, submit_plan
-from paracore.shell.runs import check_resume
 from paracore.shell.submit import prepared
 
 __all__ = ["Chain", "Parallel", "Plan", "PlanDescription", "PlanRun", "Result", "Step"]
@@ -100,9 +100,9 @@ def _placeholder(work: CallWork | CommandWork | MapWork) -> Payload:
     return Call(work.fn, work.args, work.kwargs)
 
 
-def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpec, dict[str, Any]]:
+def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpec, SubmitOptions]:
     """The step's spec through the configuration layers, named ``<plan>.<step>`` unless its
-    resources name it, tagged with both; and what :func:`submit` needs to check it."""
+    resources name it, tagged with both; and its submission's options."""
     payload = _placeholder(step.work)
     if isinstance(step.resources, JobSpec):
         base = step.resources
@@ -110,14 +110,13 @@ def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpe
         spec = with_config(
             resolved.spec_config(), base.with_payload(payload), source="configuration files"
         )
-        checks: dict[str, Any] = {"origins": resolved.sources(), "validate": resolved.validate}
+        options = settle_options(origins=resolved.sources(), config=resolved)
     else:
-        spec, checks = build_spec(payload, step_keywords(step.name, step.resources))
-        checks.pop("resume", None)
+        spec, options = build_spec(payload, step_keywords(step.name, step.resources))
     if spec.naming.job_name is NOT_GIVEN:
         spec = with_name(f"{plan}.{step.name}", spec)
     spec = with_tags({"plan": plan, "step": step.name}, spec)
-    return (spec if backend is None else with_backend(backend, spec)), checks
+    return (spec if backend is None else with_backend(backend, spec)), options
 
 
 @attrs.frozen
@@ -136,16 +135,16 @@ class PlanDescription:
         return self.text
 
 
-def _notes(spec: JobSpec, step: Step) -> str:
+def _notes(spec: ResolvedSpec, step: Step) -> str:
     res = spec.resources
     parts = [f"{res.cpus_per_task} cpu" + ("s" if res.cpus_per_task != 1 else "")]
-    gpus = res.gpus if isinstance(res.gpus, int) else 0
+    gpus = res.gpus or 0
     if gpus:
         parts.append(f"{gpus} gpu" + ("s" if gpus != 1 else ""))
-    if isinstance(res.mem_mb, int):
+    if res.mem_mb is not None:
         mem = res.mem_mb / 1024
         parts.append(f"{mem:g}G" if mem >= 1 else f"{res.mem_mb}M")
-    if isinstance(res.partition, str):
+    if res.partition is not None:
         parts.append(res.partition)
     if step.kind == "map":
         parts.append(f"{step.tasks} tasks")
@@ -176,26 +175,23 @@ class Plan:
         """The steps in the order they are written."""
         return self.graph.steps
 
-    def specs(self, *, backend: str | None = None) -> dict[str, JobSpec]:
+    def specs(self, *, backend: str | None = None) -> dict[str, ResolvedSpec]:
         """Each step's spec as it will be submitted (configuration files and built-in
         defaults applied), by step name."""
-        return {
-            s.name: with_builtin_defaults(step_spec(self.name, s, backend)[0])
-            for s in self.graph.steps
-        }
+        return {s.name: resolve_spec(step_spec(self.name, s, backend)[0]) for s in self.graph.steps}
 
     def describe(self, *, file: IO[str] | None = None, show: bool = True) -> PlanDescription:
         """Print the plan as a tree (planit's layout) with each step's walltime and
         resources, the critical path (``*``), the best-case total (queueing not counted) and
         the requested core- and GPU-hours, in all and on the critical path; return them."""
         specs = self.specs()
-        minutes = {n: float(s.resources.time_min) for n, s in specs.items()}  # type: ignore[arg-type]
+        minutes = {n: float(s.resources.time_min or 0) for n, s in specs.items()}
         costs = {
             s.name: Cost.of(
                 s.tasks,
                 minutes[s.name],
-                int(specs[s.name].resources.cpus_per_task),  # type: ignore[arg-type]
-                g if isinstance(g := specs[s.name].resources.gpus, int) else 0,
+                specs[s.name].resources.cpus_per_task or 1,
+                specs[s.name].resources.gpus or 0,
             )
             for s in self.graph.steps
         }
@@ -222,22 +218,23 @@ class Plan:
 
     def checked(
         self, *, backend: str | None = None, validate: bool | None = None
-    ) -> dict[str, tuple[JobSpec, Backend]]:
+    ) -> dict[str, tuple[ResolvedSpec, Backend]]:
         """Each step's spec resolved and checked for its backend (against the live cluster
         unless ``validate`` is False, or the configuration says so when it is None), by step
         name; nothing is submitted. The first bad value in any step raises."""
         checked = {}
         for step in self.graph.steps:
-            spec, checks = step_spec(self.name, step, backend)
-            wanted = checks.get("validate") if validate is None else validate
-            checked[step.name] = prepared(spec, checks.get("origins"), wanted)
+            spec, options = step_spec(self.name, step, backend)
+            if validate is not None:
+                options = attrs.evolve(options, validate=validate)
+            checked[step.name] = prepared(spec, options)
         return checked
 
     def submit(
         self,
         *,
         backend: str | None = None,
-        resume: str = "auto",
+        resume: str | None = None,
         validate: bool | None = None,
     ) -> PlanRun:
         """Check every step, then submit them in topological order with ``afterok``
@@ -246,10 +243,11 @@ class Plan:
         Submitting the same plan again (by name, on the same backend) re-uses the steps
         that completed, re-attaches to those still in flight and submits the failed,
         cancelled and changed ones with everything downstream; ``resume="never"`` submits
-        everything anew. ``backend="local"`` (or ``inprocess``) runs the plan on this
-        machine, parallel branches at once.
+        everything anew (default: the ``resume`` setting of the configuration).
+        ``backend="local"`` (or ``inprocess``) runs the plan on this machine, parallel
+        branches at once.
         """
-        mode = check_resume(resume, "resume")
+        mode = settle_options(resume=resume).resume
         checked = self.checked(backend=backend, validate=validate)
         backends = {b.name for _s, b in checked.values()}
         if len(backends) > 1:

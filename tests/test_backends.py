@@ -7,6 +7,7 @@ import pytest
 import paracore as pc
 from paracore.backends import BUILTIN_BACKENDS, make_backend
 from paracore.backends.base import Backend
+from paracore.core.resolved import resolve_spec
 from paracore.shell.session import current_session
 from paracore.testing import FakeClock
 
@@ -39,7 +40,7 @@ def test_an_unknown_backend_is_refused() -> None:
 def test_backends_on_this_machine_have_no_throttle_and_its_size(name: str) -> None:
     """Without a scheduler 'auto' is dropped, nothing is accounted, limits are the machine's."""
     backend = pc.Session().backend(name)
-    spec = pc.with_resources(pc.JobSpec.command("true"), array_parallelism="auto")
+    spec = resolve_spec(pc.with_resources(pc.JobSpec.command("true"), array_parallelism="auto"))
     assert backend.check(spec, origins=None, validate=None).resources.array_parallelism is None
     assert backend.accounting(["1"]) == {}
     limits = backend.limits(None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import paracore as pc
+from paracore.core.resolved import resolve_spec
 from paracore.runtime.chunks import ChunkTask, items_blob, items_path, results_path, write_items
 from paracore.shell.chunked import ItemHandle, ItemHandles
 
@@ -272,7 +273,9 @@ def chunks_for(n: int, spec: pc.JobSpec, cpus: int = 64, pilot: object = None) -
     from paracore.core.chunking import pack
     from paracore.shell.maps import chunk_size_of
 
-    size = chunk_size_of("auto", spec, SizedBackend(cpus), n, max_array_size=1001, pilot=pilot)
+    size = chunk_size_of(
+        "auto", resolve_spec(spec), SizedBackend(cpus), n, max_array_size=1001, pilot=pilot
+    )
     return len(pack(range(n), size))
 
 

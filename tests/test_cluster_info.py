@@ -22,6 +22,7 @@ from paracore.backends.slurm.cluster import (
     parse_records,
 )
 from paracore.core.cluster import ClusterInfo, Node, Partition, PartitionLimits
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import choose_parallelism, validate
 from paracore.errors import SchedulerUnreachable
 from paracore.testing import FakeClock
@@ -121,8 +122,8 @@ def test_parse_max_time(text: str, minutes: int | None) -> None:
 INFO = ClusterInfo(parse_partitions(SCONTROL_PARTITIONS), parse_nodes(SCONTROL_NODE))
 
 
-def _spec(**resources) -> pc.JobSpec:
-    return pc.with_resources(pc.JobSpec.command("true"), **resources)
+def _spec(**resources) -> ResolvedSpec:
+    return resolve_spec(pc.with_resources(pc.JobSpec.command("true"), **resources))
 
 
 def test_validate_accepts_what_fits() -> None:

@@ -403,7 +403,7 @@ def test_api_applies_the_files_and_the_call_wins(homes: tuple[Path, Path]) -> No
     assert handle.result(timeout=30).stdout.strip() == "WARN"
     from paracore import api
 
-    spec, checks = api.build_spec(
+    spec, options = api.build_spec(
         pc.Command("true"),
         api.Keywords(backend="inprocess", time_min=7, config={"qos": "cfg"}, cluster="dev"),
     )
@@ -413,6 +413,6 @@ def test_api_applies_the_files_and_the_call_wins(homes: tuple[Path, Path]) -> No
         "cfg",
     )
     assert spec.cluster == "dev"
-    assert checks["origins"]["time_min"] == "call"
-    assert checks["origins"]["qos"] == "config argument"
-    assert checks["origins"]["partition"].startswith("project file ")
+    assert options.origin_of["time_min"] == "call"
+    assert options.origin_of["qos"] == "config argument"
+    assert options.origin_of["partition"].startswith("project file ")

@@ -18,7 +18,8 @@ from paracore.backends.slurm.params import (
     to_submitit_params,
 )
 from paracore.core.defaults import with_builtin_defaults
-from paracore.core.names import ALLOWED_PATTERN, job_name, sanitize
+from paracore.core.names import ALLOWED_PATTERN, sanitize
+from paracore.core.resolved import job_name, resolve_spec
 from paracore.core.rules import effective_parallelism
 from paracore.core.spec import Call, Command, JobSpec, Resources
 from paracore.core.transforms import (
@@ -58,13 +59,13 @@ def test_local_param_names_are_generic(name: str) -> None:
 def test_params_use_only_known_names(spec: JobSpec, kind: str) -> None:
     """to_submitit_params emits only the names listed for its executor kind."""
     allowed = SLURM_PARAM_NAMES if kind == "slurm" else LOCAL_PARAM_NAMES
-    assert set(to_submitit_params(spec, kind)) <= allowed
+    assert set(to_submitit_params(resolve_spec(spec), kind)) <= allowed
 
 
 @given(job_specs(), st.sampled_from(["slurm", "local"]))
 def test_params_have_the_types_submitit_asserts(spec: JobSpec, kind: str) -> None:
     """timeout_min, cpus_per_task and the throttle are ints; mem_gb is an int or a float."""
-    params = to_submitit_params(spec, kind)
+    params = to_submitit_params(resolve_spec(spec), kind)
     for key in ("timeout_min", "cpus_per_task", "gpus_per_node", "slurm_array_parallelism"):
         if key in params:
             assert type(params[key]) is int, key
@@ -81,14 +82,14 @@ def test_params_pass_submitit_update_parameters(
     """A real AutoExecutor accepts the parameters (no NameError, no failed type assertion)."""
     folder = tmp_path_factory.getbasetemp() / "executor"
     executor = submitit.AutoExecutor(folder=folder, cluster=kind)
-    executor.update_parameters(**to_submitit_params(spec, kind))
+    executor.update_parameters(**to_submitit_params(resolve_spec(spec), kind))
 
 
 @given(job_specs())
 def test_params_reflect_resolved_resources(spec: JobSpec) -> None:
     """Time, cpus, memory and slurm names carry the spec's values (after built-in defaults)."""
     res = with_builtin_defaults(spec).resources
-    params = to_submitit_params(spec, "slurm")
+    params = to_submitit_params(resolve_spec(spec), "slurm")
     assert params.get("timeout_min") == (res.time_min if isinstance(res.time_min, int) else None)
     assert params.get("cpus_per_task") == (
         res.cpus_per_task if isinstance(res.cpus_per_task, int) else None
@@ -203,7 +204,7 @@ def test_effective_parallelism_caps(wanted: int | None, cap: int | None) -> None
     else:
         assert (value, warning) == (wanted, None)
     if value is not None:
-        assert to_submitit_params(spec, "slurm")["slurm_array_parallelism"] == value
+        assert to_submitit_params(resolve_spec(spec), "slurm")["slurm_array_parallelism"] == value
 
 
 # --- preview ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from paracore import (
     with_log_dir,
     with_retries,
 )
+from paracore.core.resolved import resolve_spec
 from paracore.core.spec import Call
 from paracore.shell.checks import prepare_task
 from paracore.shell.session import Session, use_session
@@ -198,7 +199,7 @@ def test_missing_program_rejected_before_submission(local_logs: Path) -> None:
 )
 def test_shell_builtins_are_not_rejected(cmd: str) -> None:
     """Commands starting with shell builtins, keywords or assignments pass the check."""
-    prepare_task(JobSpec.command(cmd), which=lambda _name: None)
+    prepare_task(resolve_spec(JobSpec.command(cmd)), which=lambda _name: None)
 
 
 def _which_all_but_missing(name: str) -> str | None:
@@ -219,7 +220,7 @@ def _which_all_but_missing(name: str) -> str | None:
 def test_the_real_program_is_checked(cmd: str) -> None:
     """Assignments, time/env prefixes and pipelines do not hide a program missing from PATH."""
     with pytest.raises(SpecError, match="'missing_tool' was not found on PATH"):
-        prepare_task(JobSpec.command(cmd), which=_which_all_but_missing)
+        prepare_task(resolve_spec(JobSpec.command(cmd)), which=_which_all_but_missing)
 
 
 @pytest.mark.parametrize(
@@ -227,20 +228,24 @@ def test_the_real_program_is_checked(cmd: str) -> None:
 )
 def test_commands_whose_programs_exist_pass(cmd: str) -> None:
     """Found programs pass; a relative path after a cd and a subshell are not second-guessed."""
-    prepare_task(JobSpec.command(cmd), which=_which_all_but_missing)
+    prepare_task(resolve_spec(JobSpec.command(cmd)), which=_which_all_but_missing)
 
 
 def test_commands_with_env_setup_are_not_rejected() -> None:
     """With env_setup the program may be provided by the setup line, so it is not checked."""
     spec = with_env({}, JobSpec.command("tool_from_module --x"), setup="module load tool")
-    prepare_task(spec, which=lambda _name: None)
+    prepare_task(resolve_spec(spec), which=lambda _name: None)
     with pytest.raises(SpecError):
-        prepare_task(JobSpec.command("tool_from_module --x"), which=lambda _name: None)
+        prepare_task(
+            resolve_spec(JobSpec.command("tool_from_module --x")), which=lambda _name: None
+        )
 
 
 def test_found_program_passes() -> None:
     """A program the injected which() finds passes the check."""
-    prepare_task(JobSpec.command("sometool -v"), which=lambda name: f"/opt/bin/{name}")
+    prepare_task(
+        resolve_spec(JobSpec.command("sometool -v")), which=lambda name: f"/opt/bin/{name}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -271,7 +276,7 @@ def test_backend_for_resolves_auto() -> None:
     assert name(auto, {"PARACORE_BACKEND": "k8s"}) == "k8s"  # a plugin's name: found on use
     k8s = Session(which=slurm, environ={"PARACORE_BACKEND": "k8s"})
     with use_session(k8s), pytest.raises(SpecError, match="installed backends"):
-        k8s.backend_for(auto)
+        k8s.backend_for(resolve_spec(auto))
 
 
 # --- submitit's local executor (spawns processes: keep these few) -------------------------

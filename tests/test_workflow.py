@@ -228,7 +228,7 @@ def test_resources_take_the_seed_keywords_and_planits_spellings() -> None:
     assert specs["train"].resources.time_min == 120
     assert specs["train"].resources.gpus == 1
     assert specs["train"].resources.partition == "gpu"
-    assert specs["train"].naming.job_name == "p.train"
+    assert specs["train"].name == "p.train"
     assert specs["eval"].resources.mem_mb == 3 * 1024
     assert specs["eval"].resources.time_min == 60  # the built-in default shows
     bad = pc.Plan("p", pc.Step("x", noop, {"partiton": "gpu"}))
@@ -244,7 +244,7 @@ def test_resources_may_be_a_preset_or_a_jobspec() -> None:
     specs = plan.specs()
     assert (specs["a"].resources.time_min, specs["a"].resources.cpus_per_task) == (15, 2)
     assert (specs["b"].resources.time_min, specs["b"].resources.mem_mb) == (45, 3072)
-    assert specs["b"].naming.job_name == "p.b"
+    assert specs["b"].name == "p.b"
 
 
 # ---------------------------------------------------------------- describe

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from paracore.core.cluster import PartitionLimits
-from paracore.core.spec import JobSpec
+from paracore.core.resolved import ResolvedSpec
 
 __all__ = ["Backend", "JobState", "RunningJob", "Task"]
 
@@ -103,14 +103,14 @@ class Backend(Protocol):
     keeps_files: bool
 
     def check(
-        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
-    ) -> JobSpec:
+        self, spec: ResolvedSpec, *, origins: Mapping[str, str] | None, validate: bool | None
+    ) -> ResolvedSpec:
         """The spec checked against what the backend allows (raise SpecError), settled."""
         ...
 
     def submit(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         tasks: Sequence[Task],
         describes: Sequence[str],
         *,
@@ -121,7 +121,7 @@ class Backend(Protocol):
 
     def reattach(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         job_id: str,
         *,
         array_index: int | None,
@@ -145,7 +145,7 @@ class Backend(Protocol):
         ...
 
     def preview(
-        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+        self, spec: ResolvedSpec, *, array_size: int | None = None, token: str | None = None
     ) -> str:
         """The exact submission script for ``spec`` (as the submission carrying ``token``)."""
         ...

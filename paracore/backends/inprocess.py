@@ -13,7 +13,7 @@ from typing import Any
 from paracore.backends.base import RunningJob, Task
 from paracore.backends.machine import ThisMachine
 from paracore.backends.outcomes import failure_error
-from paracore.core.spec import JobSpec
+from paracore.core.resolved import ResolvedSpec
 from paracore.errors import JobFailedError, SpecError
 from paracore.runtime.tasks import task_failure
 
@@ -69,7 +69,7 @@ class InProcessBackend(ThisMachine):
 
     def submit(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         tasks: Sequence[Task],
         describes: Sequence[str],
         *,
@@ -84,7 +84,7 @@ class InProcessBackend(ThisMachine):
 
     def reattach(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         job_id: str,
         *,
         array_index: int | None,
@@ -102,7 +102,7 @@ class InProcessBackend(ThisMachine):
         """Nothing to cancel: tasks run at submission."""
 
     def preview(
-        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+        self, spec: ResolvedSpec, *, array_size: int | None = None, token: str | None = None
     ) -> str:
         """In-process tasks have no script; say so."""
         return f"# in-process backend: {spec.payload.label} runs in this Python process\n"

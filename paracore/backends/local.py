@@ -22,8 +22,7 @@ from paracore.backends.machine import ThisMachine
 from paracore.backends.outcomes import failure_error
 from paracore.backends.slurm.params import to_submitit_params
 from paracore.backends.submission import submit_through
-from paracore.core.names import log_folder
-from paracore.core.spec import JobSpec
+from paracore.core.resolved import ResolvedSpec
 from paracore.runtime.tasks import read_failure
 
 __all__ = ["LocalBackend", "LocalJob"]
@@ -109,7 +108,7 @@ class LocalBackend(ThisMachine):
 
     def submit(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         tasks: Sequence[Task],
         describes: Sequence[str],
         *,
@@ -123,7 +122,7 @@ class LocalBackend(ThisMachine):
                 f"array_parallelism={throttle} is not applied here (it is on Slurm)",
                 stacklevel=3,
             )
-        executor = submitit.AutoExecutor(folder=log_folder(spec), cluster="local")
+        executor = submitit.AutoExecutor(folder=spec.log_folder, cluster="local")
         executor.update_parameters(**to_submitit_params(spec, "local"))
         jobs = submit_through(executor, spec, tasks)
         array = len(tasks) > 1
@@ -136,7 +135,7 @@ class LocalBackend(ThisMachine):
 
     def reattach(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         job_id: str,
         *,
         array_index: int | None,
@@ -144,7 +143,7 @@ class LocalBackend(ThisMachine):
         describe: str,
     ) -> RunningJob:
         """A process started earlier, followed by its pid and its files."""
-        job: SubmititLocalJob[Any] = SubmititLocalJob(folder=log_folder(spec), job_id=job_id)
+        job: SubmititLocalJob[Any] = SubmititLocalJob(folder=spec.log_folder, job_id=job_id)
         reattached = ReattachedLocalJob(job, array_index, describe, record_key)
         self._jobs[reattached.job_id] = reattached
         return reattached
@@ -157,7 +156,7 @@ class LocalBackend(ThisMachine):
                 job.cancel()
 
     def preview(
-        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+        self, spec: ResolvedSpec, *, array_size: int | None = None, token: str | None = None
     ) -> str:
         """Local tasks have no batch script; say what runs them."""
         return f"# local backend: {spec.payload.label} runs as a process of this machine\n"

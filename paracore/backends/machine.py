@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from paracore.backends.base import JobState
 from paracore.core.cluster import PartitionLimits
-from paracore.core.spec import JobSpec
-from paracore.core.transforms import with_array
+from paracore.core.resolved import ResolvedSpec
 
 __all__ = ["ThisMachine", "machine_limits"]
 
@@ -36,11 +35,11 @@ class ThisMachine:
     keeps_files = True
 
     def check(
-        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
-    ) -> JobSpec:
+        self, spec: ResolvedSpec, *, origins: Mapping[str, str] | None, validate: bool | None
+    ) -> ResolvedSpec:
         """Nothing to check against; an ``"auto"`` throttle means nothing here."""
         if spec.resources.array_parallelism == "auto":
-            return with_array(None, spec)
+            return spec.with_resources(array_parallelism=None)
         return spec
 
     def accounting(self, job_ids: Sequence[str]) -> Mapping[str, JobState]:

@@ -9,14 +9,13 @@ from typing import Any
 from submitit.core.utils import FailedJobError, FailedSubmissionError
 
 from paracore.backends.base import Task
-from paracore.core.names import job_name
-from paracore.core.spec import JobSpec
+from paracore.core.resolved import ResolvedSpec
 from paracore.errors import SchedulerUnreachable, SubmissionError
 
 __all__ = ["submission_error", "submit_through"]
 
 
-def submission_error(err: Exception, spec: JobSpec) -> SubmissionError:
+def submission_error(err: Exception, spec: ResolvedSpec) -> SubmissionError:
     """The error users see when the scheduler refused (or never answered) a submission."""
     detail: object = err
     if isinstance(err, subprocess.CalledProcessError):
@@ -25,11 +24,11 @@ def submission_error(err: Exception, spec: JobSpec) -> SubmissionError:
         )
         detail = (output or "").strip() or err
     if "controller unreachable after" in str(detail):
-        return SchedulerUnreachable(f"sbatch could not submit job {job_name(spec)!r}: {detail}")
-    return SubmissionError(f"sbatch refused job {job_name(spec)!r}: {detail}")
+        return SchedulerUnreachable(f"sbatch could not submit job {spec.name!r}: {detail}")
+    return SubmissionError(f"sbatch refused job {spec.name!r}: {detail}")
 
 
-def submit_through(executor: Any, spec: JobSpec, tasks: Sequence[Task]) -> list[Any]:
+def submit_through(executor: Any, spec: ResolvedSpec, tasks: Sequence[Task]) -> list[Any]:
     """Submit ``tasks`` with ``executor``: one job, or one array (``executor.batch()``)."""
     try:
         if len(tasks) == 1:

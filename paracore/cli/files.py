@@ -14,7 +14,10 @@ import math
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from paracore.core.defaults import with_builtin_defaults
+import attrs
+
+from paracore.core.options import SubmitOptions
+from paracore.core.resolved import resolve_spec
 from paracore.core.spec import Command, JobSpec
 from paracore.errors import JobFailedError, StepFailedError
 from paracore.shell.checks import prepare_task
@@ -97,22 +100,20 @@ def _backend_name(args: argparse.Namespace, spec_file: SpecFile) -> str | None:
 # ---------------------------------------------------------------- what gets submitted
 
 
-def _job(
-    args: argparse.Namespace, spec_file: SpecFile
-) -> tuple[JobSpec, dict[str, Any], list[Any]]:
-    """A job or map file's spec and what submit needs to check it, and a map's items (read
-    once: an items file or a glob is not read twice)."""
+def _job(args: argparse.Namespace, spec_file: SpecFile) -> tuple[JobSpec, SubmitOptions, list[Any]]:
+    """A job or map file's spec and its submission's options, and a map's items (read once:
+    an items file or a glob is not read twice)."""
     items = spec_file.items(spec_file.data) if spec_file.kind == "map" else []
     backend = _backend_name(args, spec_file)
-    raw, checks = spec_file.job_spec(cluster=args.cluster, backend=backend, items=items or None)
-    return raw, checks, items
+    raw, options = spec_file.job_spec(cluster=args.cluster, backend=backend, items=items or None)
+    return raw, options, items
 
 
 def _tasks(spec_file: SpecFile, spec: Any, backend: Any, count: int) -> int:
     """How many array tasks a map of ``count`` items becomes (as submit_items decides)."""
     size = chunk_size_of(
         spec_file.data.get("chunk_size", "auto"),
-        with_builtin_defaults(spec),
+        resolve_spec(spec),
         backend,
         count,
         max_array_size=array_limit(backend),
@@ -137,8 +138,10 @@ def _scripts(
             title = f"step {step.name}" + (f" ({step.tasks} tasks)" if size else "")
             out.append((title, preview(spec, array_size=size, token=token)))
         return out
-    raw, checks, items = _job(args, spec_file)
-    spec, backend = prepared(raw, checks.get("origins"), validate)
+    raw, options, items = _job(args, spec_file)
+    if validate is not None:
+        options = attrs.evolve(options, validate=validate)
+    spec, backend = prepared(raw, options)
     if spec_file.kind == "map":
         count = len(items)
         tasks = _tasks(spec_file, raw, backend, count)
@@ -184,9 +187,9 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             prepare_task(spec, which)
         what = f"a workflow of {len(plan.steps)} steps"
     else:
-        raw, checks, items = _job(args, spec_file)
-        _answers(current_session().backend_for(raw))
-        spec, _backend = prepared(raw, checks.get("origins"), True)
+        raw, options, items = _job(args, spec_file)
+        _answers(current_session().backend_for(resolve_spec(raw)))
+        spec, _backend = prepared(raw, attrs.evolve(options, validate=True))
         if spec_file.kind == "map":
             section = spec_file.data
             if "command" in section:
@@ -229,9 +232,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     timeout = args.timeout or spec_file.data.get("wait_timeout_s")
     if spec_file.kind == "workflow":
         return _run_plan(args, spec_file, out, timeout)
-    raw, checks, items = _job(args, spec_file)
+    raw, options, items = _job(args, spec_file)
     if spec_file.kind == "job":
-        handle = submit(raw, **checks)
+        handle = submit(raw, options=options)
         runs, jobs = _ids([handle])
         print(f"{spec_file.name}: run {', '.join(runs) or '-'}, job {_job_text(jobs)}", file=out)
         if not args.wait:
@@ -244,12 +247,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{spec_file.name}: succeeded: {_short(value)}", file=out)
         return 0
     section = spec_file.data
+    size = section.get("chunk_size", "auto")
     if "command" in section:
-        handles = submit_items(raw, spec_file.commands(section, items),
-                               chunk_size=section.get("chunk_size", "auto"), **checks)  # fmt: skip
+        commands = spec_file.commands(section, items)
+        handles = submit_items(raw, commands, chunk_size=size, options=options)
     else:
-        handles = submit_items(raw, items, fn=spec_file.mapped(section),
-                               chunk_size=section.get("chunk_size", "auto"), **checks)  # fmt: skip
+        mapped = spec_file.mapped(section)
+        handles = submit_items(raw, items, fn=mapped, chunk_size=size, options=options)
     runs, jobs = _ids(handles)
     print(
         f"{spec_file.name}: run {', '.join(runs) or '-'}, {len(items)} items, "
@@ -270,7 +274,7 @@ def _run_plan(
     args: argparse.Namespace, spec_file: SpecFile, out: TextIO, timeout: float | None
 ) -> int:
     plan = spec_file.plan(cluster=args.cluster)
-    resume = spec_file.data.get("resume", "auto")
+    resume = spec_file.data.get("resume")
     run: PlanRun = plan.submit(backend=_backend_name(args, spec_file), resume=resume)
     print(f"{plan.name}: plan {run.plan_id}", file=out)
     for name in plan.graph.order:

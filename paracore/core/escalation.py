@@ -15,15 +15,11 @@ import attrs
 from paracore.core.cluster import PartitionLimits
 from paracore.core.failures import FailureClass
 from paracore.core.retry import RetryPolicy
-from paracore.core.spec import JobSpec
-from paracore.core.transforms import with_resources
 
 __all__ = [
     "AttemptResources",
     "Refused",
-    "attempt_resources",
     "escalate",
-    "with_attempt_resources",
 ]
 
 
@@ -129,27 +125,3 @@ def escalate(
         new = tuple(n for n in nodes if n and n not in ("None", "None assigned"))
         return attrs.evolve(current, exclude=(*current.exclude, *new))
     return current
-
-
-def attempt_resources(spec: JobSpec) -> AttemptResources:
-    """What a (resolved) spec asks for, as the first attempt's resources."""
-    res = spec.resources
-    exclude = dict(res.extra).get("exclude")
-    return AttemptResources(
-        partition=res.partition if isinstance(res.partition, str) else None,
-        mem_mb=res.mem_mb if isinstance(res.mem_mb, int) else None,
-        time_min=res.time_min if isinstance(res.time_min, int) else None,
-        exclude=tuple(str(exclude).split(",")) if exclude else (),
-    )
-
-
-def with_attempt_resources(spec: JobSpec, resources: AttemptResources) -> JobSpec:
-    """The spec asking for ``resources`` (an escalated retry's memory, time, excluded nodes)."""
-    changes: dict[str, object] = {}
-    if resources.mem_mb is not None:
-        changes["mem_mb"] = resources.mem_mb
-    if resources.time_min is not None:
-        changes["time_min"] = resources.time_min
-    if resources.exclude:
-        changes["extra"] = {"exclude": ",".join(resources.exclude)}
-    return with_resources(spec, **changes) if changes else spec

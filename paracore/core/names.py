@@ -11,17 +11,14 @@ import string
 import unicodedata
 from collections.abc import Mapping
 
-from paracore.core.defaults import with_builtin_defaults
 from paracore.core.digest import stable_digest
-from paracore.core.spec import JobSpec
+from paracore.core.spec import Naming
 from paracore.errors import SpecError
 
 __all__ = [
     "ALLOWED_PATTERN",
     "MIN_MAX_LEN",
-    "job_name",
-    "log_folder",
-    "name_tags",
+    "render_job_name",
     "render_name",
     "sanitize",
     "template_fields",
@@ -115,38 +112,24 @@ def render_name(
     return sanitize(rendered, max_len)
 
 
-# ---------------------------------------------------------------- the names of a spec
+# ---------------------------------------------------------------- the name of a spec
 
 
-def name_tags(spec: JobSpec) -> dict[str, str]:
-    """Tags available to name templates: the spec's own, plus cluster and partition."""
-    tags = dict(spec.naming.tags)
-    for key, value in (("cluster", spec.cluster), ("partition", spec.resources.partition)):
-        if key not in tags and isinstance(value, str):
-            tags[key] = value
-    return tags
-
-
-def job_name(spec: JobSpec) -> str:
-    """The sanitised name Slurm will show: explicit name, else template, else the payload."""
-    naming = with_builtin_defaults(spec).naming
-    max_len = int(naming.max_len)  # type: ignore[arg-type]
+def render_job_name(naming: Naming, tags: Mapping[str, str], label: str) -> str:
+    """The sanitised name Slurm will show: explicit name, else template, else ``label`` (the
+    payload's); ``naming.max_len`` must be set (the built-in defaults set it)."""
+    max_len = naming.max_len if isinstance(naming.max_len, int) else 80
     if isinstance(naming.job_name, str):
         return sanitize(naming.job_name, max_len)
-    if isinstance(naming.template, str):
-        tags = name_tags(spec)
-        if any(tags.get(field) for field in template_fields(naming.template)) or any(
-            c.isalnum() for c in _literal_text(naming.template)
-        ):
-            return render_name(naming.template, tags, max_len)
-    return sanitize(spec.payload.label, max_len)
+    template = naming.template
+    if isinstance(template, str) and (
+        any(tags.get(field) for field in template_fields(template))
+        or any(c.isalnum() for c in _literal_text(template))
+    ):
+        return render_name(template, tags, max_len)
+    return sanitize(label, max_len)
 
 
 def _literal_text(template: str) -> str:
     """The template's own text, placeholders left out."""
     return "".join(literal for literal, *_ in string.Formatter().parse(template))
-
-
-def log_folder(spec: JobSpec) -> str:
-    """Folder for logs and pickles: ``<log_dir>/<job name>``; array logs use ``%A_%a``."""
-    return f"{with_builtin_defaults(spec).log_dir}/{job_name(spec)}"

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from paracore.core.cluster import ClusterInfo
-from paracore.core.spec import JobSpec
+from paracore.core.resolved import ResolvedSpec
 from paracore.core.units import format_memory
 from paracore.errors import SpecError
 
@@ -61,7 +61,7 @@ def _mem_gb_value(mb: int) -> int | float:
 
 
 def validate(
-    spec: JobSpec, info: ClusterInfo, origins: Mapping[str, str] | None = None
+    spec: ResolvedSpec, info: ClusterInfo, origins: Mapping[str, str] | None = None
 ) -> tuple[Problem, ...]:
     """Every reason the live cluster would refuse or never run ``spec`` (pure).
 
@@ -77,7 +77,7 @@ def validate(
     res = spec.resources
     problems: list[Problem] = []
     names = ", ".join(p.name + (" (default)" if p.default else "") for p in info.partitions)
-    if isinstance(res.partition, str):
+    if res.partition is not None:
         part = info.partition(res.partition)
         if part is None:
             problems.append(
@@ -96,7 +96,7 @@ def validate(
             return ()
         where = f"the default partition {part.name!r}"
     limit = part.max_time_min
-    if isinstance(res.time_min, int) and limit is not None and res.time_min > limit:
+    if res.time_min is not None and limit is not None and res.time_min > limit:
         problems.append(
             Problem(
                 "time_min",
@@ -108,7 +108,7 @@ def validate(
             )
         )
     nodes = info.nodes_of(part.name)
-    if nodes and isinstance(res.mem_mb, int):
+    if nodes and res.mem_mb is not None:
         biggest = max(n.memory_mb for n in nodes)
         if res.mem_mb > biggest:
             problems.append(
@@ -121,7 +121,7 @@ def validate(
                     source("mem_gb"),
                 )
             )
-    if nodes and isinstance(res.cpus_per_task, int):
+    if nodes and res.cpus_per_task is not None:
         most = max(n.cpus for n in nodes)
         if res.cpus_per_task > most:
             problems.append(
@@ -165,11 +165,11 @@ def validation_enabled(validate: bool | None, environ: Mapping[str, str]) -> boo
     return switched_on(environ.get("PARACORE_VALIDATE", "1"))
 
 
-def effective_parallelism(spec: JobSpec) -> tuple[int | None, str | None]:
+def effective_parallelism(spec: ResolvedSpec) -> tuple[int | None, str | None]:
     """The array throttle to use, and a warning when the profile's cap lowered it."""
     res = spec.resources
     wanted = res.array_parallelism if isinstance(res.array_parallelism, int) else None
-    cap = res.max_array_parallelism if isinstance(res.max_array_parallelism, int) else None
+    cap = res.max_array_parallelism
     if wanted is None:
         return cap, None
     if cap is not None and wanted > cap:

@@ -6,25 +6,23 @@ from typing import Any
 
 import attrs
 
-from paracore.core.defaults import with_builtin_defaults
-from paracore.core.names import job_name
-from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.spec import JobSpec
 
 __all__ = ["describe"]
 
 
-def describe(spec: JobSpec) -> dict[str, Any]:
-    """A plain summary of the resolved spec, for manifests, previews and error messages."""
-    spec = with_builtin_defaults(spec)
-    res = attrs.asdict(spec.resources, recurse=False)
+def describe(spec: JobSpec | ResolvedSpec) -> dict[str, Any]:
+    """A plain summary of the resolved spec, for manifests, previews and error messages (a
+    :class:`JobSpec` is resolved first, as :func:`~paracore.submit` would)."""
+    spec = resolve_spec(spec)
     return {
-        "job_name": job_name(spec),
+        "job_name": spec.name,
         "payload": spec.payload.label,
         "backend": spec.backend,
-        **{k: (None if v is NOT_GIVEN else v) for k, v in res.items()},
+        **attrs.asdict(spec.resources, recurse=False),
         "env_merge": spec.env.merge,
         "env": dict(spec.env.overlay),
-        "env_setup": None if spec.env.setup is NOT_GIVEN else spec.env.setup,
+        "env_setup": spec.env.setup,
         "retries": spec.retry.retries,
     }

@@ -14,9 +14,8 @@ from typing import Any
 
 import cloudpickle
 
-from paracore.core.defaults import with_builtin_defaults
-from paracore.core.sentinel import NOT_GIVEN
-from paracore.core.spec import Call, Command, JobSpec
+from paracore.core.resolved import ResolvedSpec
+from paracore.core.spec import Call, Command
 from paracore.errors import SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
 
@@ -41,19 +40,19 @@ _SHELL_WORD_TEXT = (
 _SHELL_WORDS = frozenset(_SHELL_WORD_TEXT.split())
 
 
-def task_options(spec: JobSpec) -> dict[str, Any]:
+def task_options(spec: ResolvedSpec) -> dict[str, Any]:
     """What every task of ``spec`` carries: environment policy, start jitter, a record key."""
     env = spec.env
     return {
         "record_key": uuid.uuid4().hex[:16],
         "merge": env.merge,
         "overlay": env.overlay,
-        "setup": None if env.setup is NOT_GIVEN else env.setup,
-        "start_jitter_s": float(with_builtin_defaults(spec).start_jitter_s),  # type: ignore[arg-type]
+        "setup": env.setup,
+        "start_jitter_s": spec.start_jitter_s,
     }
 
 
-def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallTask:
+def task_for(spec: ResolvedSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallTask:
     """The callable that runs inside the job; ``sys_path`` is where the node may import from."""
     common = task_options(spec)
     payload = spec.payload
@@ -69,7 +68,7 @@ def task_for(spec: JobSpec, sys_path: Sequence[str] = ()) -> CommandTask | CallT
 
 
 def prepare_task(
-    spec: JobSpec, which: Which, sys_path: Sequence[str] = ()
+    spec: ResolvedSpec, which: Which, sys_path: Sequence[str] = ()
 ) -> CommandTask | CallTask:
     """The job's task, after failing on what would otherwise only fail on the node.
 
@@ -82,10 +81,10 @@ def prepare_task(
     return task_for(spec, sys_path)
 
 
-def check_command(cmd: str, spec: JobSpec, which: Which, field: str = "cmd") -> None:
+def check_command(cmd: str, spec: ResolvedSpec, which: Which, field: str = "cmd") -> None:
     """Raise SpecError when a program ``cmd`` runs is not on PATH (unless ``env_setup`` may
     provide it); ``field`` names the command in the message (``cmds[3]``)."""
-    if spec.env.setup not in (NOT_GIVEN, None):
+    if spec.env.setup is not None:
         return
     for position, program in programs(cmd):
         if "/" in program:
@@ -102,7 +101,7 @@ def check_command(cmd: str, spec: JobSpec, which: Which, field: str = "cmd") -> 
             )
 
 
-def describe_payload(spec: JobSpec) -> str:
+def describe_payload(spec: ResolvedSpec) -> str:
     """``command 'python x.py'`` or ``call train()``: how errors name the work."""
     payload = spec.payload
     if isinstance(payload, Command):

@@ -22,6 +22,7 @@ from paracore.core.config import (
     layer_from_yaml,
     resolve_layers,
 )
+from paracore.core.options import SubmitOptions, check_resume
 from paracore.core.sentinel import NOT_GIVEN, NotGiven
 from paracore.core.spec import JobSpec
 from paracore.core.transforms import Transform
@@ -39,6 +40,7 @@ __all__ = [
     "load_layers",
     "project_root",
     "resolve",
+    "settle_options",
     "store_folder",
     "with_preset",
 ]
@@ -194,3 +196,24 @@ def with_preset(
     resolved = presets if presets is not None else resolve()
     transform: Transform = resolved.preset(name)
     return transform if spec is NOT_GIVEN else transform(spec)
+
+
+def settle_options(
+    *,
+    resume: str | None = None,
+    validate: bool | None = None,
+    origins: Mapping[str, str] | None = None,
+    config: ResolvedConfig | None = None,
+) -> SubmitOptions:
+    """One submission's choices: the keywords given, else the configuration (``config``, or
+    the files read once here): ``resume``, ``validate`` and the run store's folder."""
+    config = resolve() if config is None else config
+    if resume is None:
+        origin = config.origin("resume")
+        resume = check_resume(config.value("resume", "auto"), str(origin) if origin else "resume")
+    return SubmitOptions(
+        resume=resume,
+        validate=config.validate if validate is None else validate,
+        origins=origins,
+        store=str(store_folder(config)),
+    )

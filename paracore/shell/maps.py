@@ -13,7 +13,7 @@ import sys
 import uuid
 import warnings
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ import cloudpickle
 
 from paracore.backends.base import Backend
 from paracore.core.chunking import chunk_size_for, pack
-from paracore.core.defaults import with_builtin_defaults
 from paracore.core.digest import content_key
-from paracore.core.names import job_name, log_folder
+from paracore.core.options import SubmitOptions
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.errors import SchedulerUnreachable, SpecError
@@ -35,12 +35,12 @@ from paracore.shell.private import owner_only, private_folder
 from paracore.shell.session import current_session
 from paracore.shell.submit import (
     AfterOk,
+    RunRequest,
     array_limit,
     key_fields,
     map_prepared,
     parents_of,
     prepared,
-    resume_mode,
     start_run,
 )
 
@@ -63,17 +63,16 @@ def item_seconds_of(pilot: Any) -> float | None:
     return float(duration.p95)
 
 
-def _parallelism(spec: JobSpec, backend: Backend) -> int:
+def _parallelism(spec: ResolvedSpec, backend: Backend) -> int:
     """Array tasks that may run at once: the partition's cores over the task's cpus, capped
     by an explicit throttle (``"auto"`` is not used here: idle cores change by the minute,
     and the chunking must not, or identical work would not be recognised again)."""
     res = spec.resources
-    partition = res.partition if isinstance(res.partition, str) else None
     try:
-        limits = backend.limits(partition)
+        limits = backend.limits(res.partition)
     except (SpecError, SchedulerUnreachable):
         limits = None
-    cpus = res.cpus_per_task if isinstance(res.cpus_per_task, int) else 1
+    cpus = res.cpus_per_task or 1
     total = limits.total_cpus if limits is not None and limits.total_cpus else cpus
     slots = max(1, total // max(1, cpus))
     for cap in (res.array_parallelism, res.max_array_parallelism):
@@ -84,7 +83,7 @@ def _parallelism(spec: JobSpec, backend: Backend) -> int:
 
 def chunk_size_of(
     chunk_size: ChunkSize,
-    spec: JobSpec,
+    spec: ResolvedSpec,
     backend: Backend,
     items: int,
     *,
@@ -104,7 +103,7 @@ def chunk_size_of(
         parallelism=_parallelism(spec, backend),
         max_array_size=max_array_size,
         item_seconds=item_seconds_of(pilot),
-        time_limit_s=time_min * 60.0 if isinstance(time_min, int) else None,
+        time_limit_s=time_min * 60.0 if time_min is not None else None,
     )
 
 
@@ -115,10 +114,8 @@ def submit_items(
     fn: Callable[[Any], Any] | None = None,
     chunk_size: ChunkSize = "auto",
     pilot: Any = None,
-    origins: Mapping[str, str] | None = None,
-    validate: bool | None = None,
+    options: SubmitOptions | None = None,
     after_ok: AfterOk | None = None,
-    resume: str | None = None,
 ) -> Sequence[SubmitHandle] | ItemHandles:
     """Run ``fn(item)`` for every item (or every item as a shell command when ``fn`` is None).
 
@@ -129,8 +126,9 @@ def submit_items(
     if not items:
         return []
     first = Command(items[0]) if fn is None else Call(fn, (items[0],))
-    raw = with_builtin_defaults(spec.with_payload(first))
-    checked, backend = prepared(raw, origins, validate)
+    options = options or SubmitOptions()
+    raw = resolve_spec(spec.with_payload(first))
+    checked, backend = prepared(raw, options)
     limit = array_limit(backend)
     size = chunk_size_of(chunk_size, raw, backend, len(items), max_array_size=limit, pilot=pilot)
     if size == 1 or not backend.keeps_files:
@@ -139,15 +137,15 @@ def submit_items(
         else:
             payloads = [Call(fn, (item,)) for item in items]
         return map_prepared(
-            checked, backend, payloads, after_ok=after_ok, resume=resume, max_array_size=limit
+            checked, backend, payloads, after_ok=after_ok, options=options, max_array_size=limit
         )
     warning = effective_parallelism(checked)[1]
     if warning:
         warnings.warn(warning, stacklevel=3)
-    return _chunked(checked, backend, items, fn, size, raw, limit, after_ok, resume)
+    return _chunked(checked, backend, items, fn, size, raw, limit, after_ok, options)
 
 
-def _check_commands(items: Sequence[Any], spec: JobSpec) -> None:
+def _check_commands(items: Sequence[Any], spec: ResolvedSpec) -> None:
     """Every command a string whose programs are found (each distinct program looked up once)."""
     which = current_session().which
     found: dict[str, str | None] = {}
@@ -181,15 +179,15 @@ def _blobs(chunks: Sequence[Sequence[int]], items: Sequence[Any]) -> list[bytes]
 
 
 def _chunked(
-    spec: JobSpec,
+    spec: ResolvedSpec,
     backend: Backend,
     items: Sequence[Any],
     fn: Callable[[Any], Any] | None,
     size: int,
-    raw: JobSpec,
+    raw: ResolvedSpec,
     limit: int,
     after_ok: AfterOk | None,
-    resume: str | None,
+    options: SubmitOptions,
 ) -> ItemHandles:
     """Submit the items in chunks: the first wave now, retry waves as items fail."""
     kind = "command" if fn is None else "call"
@@ -207,15 +205,16 @@ def _chunked(
     chunks = pack(range(len(items)), size)
     first_blobs = _blobs(chunks, items)
     parents, after = parents_of(after_ok, backend)
-    mode = resume_mode(resume, after)
+    if after:
+        options = options.for_dependent()
     key = content_key(f"chunked-{kind}", key_fields(spec, backend), [fn_blob, *first_blobs])
-    folder = map_folder(log_folder(spec), key, fresh=mode == "never")
+    folder = map_folder(spec.log_folder, key, fresh=options.resume == "never")
     private_folder(folder)
     with owner_only():
         if fn is not None:
             write_items(folder / FUNCTION_FILE, fn_blob)
-    options = task_options(spec)
-    options.pop("record_key")
+    common = task_options(spec)
+    common.pop("record_key")
     sys_path = tuple(sys.path) if fn is not None else ()
 
     def label(position: int) -> str:
@@ -235,7 +234,7 @@ def _chunked(
                 kind,
                 sys_path=sys_path,
                 record_key=uuid.uuid4().hex[:16],
-                **options,
+                **common,
             )
             for offset in range(len(parts))
         ]
@@ -243,17 +242,12 @@ def _chunked(
         content = [key.encode(), f"wave {wave}".encode()]
         if wave > 1:
             content += [array("q", part).tobytes() for part in parts]
+        request = RunRequest("map", spec, backend, tasks, describes, limit, content)
         return start_run(
-            "map",
-            spec,
-            backend,
-            tasks,
-            describes,
+            request,
             parents=parents if wave == 1 else [],
             after=after if wave == 1 else (),
-            resume=mode,
-            max_array_size=limit,
-            content=content,
+            options=options,
         )
 
     def size_for(count: int) -> int:  # a retry wave: spread out, never larger chunks
@@ -268,7 +262,7 @@ def _chunked(
         size_for=size_for,
         label=label,
         retry=spec.retry,
-        job_name=job_name(spec),
+        job_name=spec.name,
     )
     return ItemHandles(chunked)
 

@@ -38,6 +38,7 @@ from paracore.core.autotune import (
     sample_indices,
 )
 from paracore.core.cluster import PartitionLimits
+from paracore.core.resolved import resolve_spec
 from paracore.core.spec import Call, Command, JobSpec, Payload
 from paracore.core.transforms import (
     with_backend,
@@ -78,7 +79,9 @@ class PilotEdge:
 
     def backend_for(self, spec: JobSpec) -> Backend:
         """The backend that runs the pilot."""
-        return (self.backend or current_session().backend_for)(spec)
+        if self.backend is not None:
+            return self.backend(spec)
+        return current_session().backend_for(resolve_spec(spec))
 
     def now(self) -> float:
         """The edge's time."""

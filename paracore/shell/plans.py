@@ -23,10 +23,11 @@ import cloudpickle
 
 from paracore.backends.base import Backend, Task
 from paracore.core.digest import content_key
-from paracore.core.escalation import attempt_resources
 from paracore.core.lifecycle import TaskState, wait_bound
-from paracore.core.names import log_folder, sanitize
-from paracore.core.spec import Call, Command, JobSpec, Payload
+from paracore.core.names import sanitize
+from paracore.core.options import SubmitOptions
+from paracore.core.resolved import ResolvedSpec
+from paracore.core.spec import Call, Command, Payload
 from paracore.core.workflow import (
     CallWork,
     CommandWork,
@@ -51,11 +52,12 @@ from paracore.shell.runs import attach_run
 from paracore.shell.session import current_session
 from paracore.shell.store import PlanRow, RunStore
 from paracore.shell.submit import (
-    _limits_for,
-    _resubmit,
+    RunRequest,
     array_limit,
     key_fields,
+    limits_for,
     parents_of,
+    resubmit,
     start_run,
 )
 from paracore.shell.waiting import MAX_POLL_S, wait_until
@@ -72,7 +74,7 @@ class StepWork:
 
     name: str
     kind: str  # "job" or "map"
-    spec: JobSpec
+    spec: ResolvedSpec
     backend: Backend = attrs.field(eq=False)
     tasks: tuple[Task, ...] = attrs.field(eq=False)
     labels: tuple[str, ...]
@@ -97,7 +99,7 @@ def _work_bytes(work: CallWork | CommandWork | MapWork) -> list[bytes]:
     return [pickled, _fingerprint(work.fn)]
 
 
-def step_keys(graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]]) -> dict[str, str]:
+def step_keys(graph: Graph, checked: Mapping[str, tuple[ResolvedSpec, Backend]]) -> dict[str, str]:
     """Each step's key: its spec's fields, what it runs, and its parents' keys (so a change
     upstream changes every key downstream)."""
     keys: dict[str, str] = {}
@@ -110,7 +112,7 @@ def step_keys(graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]]) -> d
 
 
 def saved_results(
-    graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]], keys: Mapping[str, str]
+    graph: Graph, checked: Mapping[str, tuple[ResolvedSpec, Backend]], keys: Mapping[str, str]
 ) -> dict[str, Saved]:
     """Where each step another step takes a Result of saves its value: beside its logs (the
     folder the nodes share), named by the plan, the step and its key."""
@@ -118,7 +120,7 @@ def saved_results(
     for name in dict.fromkeys(r for s in graph.steps for r in results_in(s)):
         spec, _backend = checked[name]
         stem = f"{sanitize(name)}-{keys[name][:16]}"
-        folder = Path(log_folder(spec)) / "results" / sanitize(graph.name)
+        folder = Path(spec.log_folder) / "results" / sanitize(graph.name)
         step = graph.step(name)
         if isinstance(step.work, MapWork):
             out[name] = SavedResults(str(folder / stem), len(step.work.items), name)
@@ -162,7 +164,7 @@ def _payloads(graph: Graph, name: str, saved: Mapping[str, Saved]) -> list[Paylo
 
 
 def prepare_steps(
-    graph: Graph, checked: Mapping[str, tuple[JobSpec, Backend]]
+    graph: Graph, checked: Mapping[str, tuple[ResolvedSpec, Backend]]
 ) -> dict[str, StepWork]:
     """Every step's tasks, made (and checked: picklable, programs on PATH) before anything
     is submitted."""
@@ -360,10 +362,10 @@ class PlanRun:
                 self._store,
                 run,
                 backend=self._backend,
-                limits=_limits_for(self._backend),
+                limits=limits_for(self._backend),
                 clock=self._clock,
                 sleep=self._sleep,
-                submit=_resubmit,
+                submit=resubmit,
                 max_array_size=array_limit(self._backend),
                 parents=parents,
             )
@@ -380,16 +382,13 @@ class PlanRun:
         work = self._work[name]
         parents = [h for p in self.graph.parents[name] for h in self._handles[p]]
         waits_on, after = parents_of(parents, self._backend)
+        size = 1 if work.kind == "job" else array_limit(work.backend)
+        request = RunRequest(work.kind, work.spec, work.backend, work.tasks, work.labels, size)
         handles = start_run(
-            work.kind,
-            work.spec,
-            work.backend,
-            work.tasks,
-            work.labels,
+            request,
             parents=waits_on,
             after=list(dict.fromkeys(after)),
-            resume="never",
-            max_array_size=1 if work.kind == "job" else array_limit(work.backend),
+            options=SubmitOptions(resume="never"),
         )
         ledger = handles[0]._ledger if handles else None
         self._handles[name] = handles
@@ -443,7 +442,7 @@ class PlanRun:
                 total += max(d._bound() for d in (h._driver() for h in handles))
             else:
                 spec = self._work[name].spec
-                state = TaskState(policy=spec.retry, resources=attempt_resources(spec))
+                state = TaskState(policy=spec.retry, resources=spec.attempt)
                 total += wait_bound(state, self._queue_allowance_s)
         return total
 

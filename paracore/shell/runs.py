@@ -21,12 +21,11 @@ import cloudpickle
 
 from paracore.backends.base import Backend, RunningJob, Task
 from paracore.core.config import RESUME_MODES
-from paracore.core.escalation import AttemptResources, attempt_resources, with_attempt_resources
+from paracore.core.escalation import AttemptResources
 from paracore.core.lifecycle import Attempt, TaskState, decode, encode
-from paracore.core.names import job_name
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
-from paracore.core.spec import JobSpec
-from paracore.errors import SpecError, StoreError
+from paracore.errors import StoreError
 from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
 from paracore.shell.private import owner_only, private_folder
 from paracore.shell.store import RunRow, RunStore, TaskRow
@@ -46,17 +45,10 @@ ATTACH_WAIT_S = 120.0
 """How long re-attaching waits for another process to record the jobs it is submitting."""
 
 
-def check_resume(value: object, source: str) -> str:
-    """The resume mode, or a SpecError naming what is accepted."""
-    if value not in RESUME_MODES:
-        raise SpecError("resume", value, "'auto', 'cache' or 'never'", source)
-    return str(value)
-
-
 # ---------------------------------------------------------------- the run's files
 
 
-def save_run_files(folder: Path, spec: JobSpec, tasks: Sequence[Task]) -> None:
+def save_run_files(folder: Path, spec: ResolvedSpec, tasks: Sequence[Task]) -> None:
     """What resubmitting needs in another process: the checked spec and the prepared tasks."""
     private_folder(folder)
     with owner_only():
@@ -64,7 +56,7 @@ def save_run_files(folder: Path, spec: JobSpec, tasks: Sequence[Task]) -> None:
         (folder / "tasks.pkl").write_bytes(cloudpickle.dumps(list(tasks)))
 
 
-def load_run_files(folder: Path) -> tuple[JobSpec, list[Task]]:
+def load_run_files(folder: Path) -> tuple[ResolvedSpec, list[Task]]:
     """The spec and tasks :func:`save_run_files` kept."""
     try:
         spec = cloudpickle.loads((folder / "spec.pkl").read_bytes())
@@ -74,7 +66,7 @@ def load_run_files(folder: Path) -> tuple[JobSpec, list[Task]]:
             f"the files of this run are gone ({err.strerror}: {err.filename}); its results, if "
             "any, are still in its log folder, but it cannot be resubmitted"
         ) from None
-    return spec, list(tasks)
+    return resolve_spec(spec), list(tasks)  # a store written before specs were resolved
 
 
 # ---------------------------------------------------------------- handles and the store
@@ -196,13 +188,13 @@ class RunParts:
 
     run_id: str
     kind: str
-    spec: JobSpec
+    spec: ResolvedSpec
     backend: Backend
     tasks: Sequence[Task]
     labels: Sequence[str]
     limits: LimitsFor
     max_array_size: int
-    submit: Callable[[Backend, JobSpec, Sequence[Task], Sequence[str]], list[RunningJob]]
+    submit: Callable[[Backend, ResolvedSpec, Sequence[Task], Sequence[str]], list[RunningJob]]
 
 
 def handles_for(
@@ -214,20 +206,18 @@ def handles_for(
 ) -> list[SubmitHandle]:
     """The run's handles in input order, able to resubmit (one job, or one array group)."""
     spec = parts.spec
-    name = job_name(spec)
-    resources = attempt_resources(spec)
 
     def resubmit(attempt: AttemptResources) -> RunningJob:
-        attempt_spec = with_attempt_resources(spec, attempt)
+        attempt_spec = spec.with_attempt(attempt)
         return parts.submit(parts.backend, attempt_spec, [parts.tasks[0]], [parts.labels[0]])[0]
 
     handles = [
         SubmitHandle(
             job,
-            job_name=name,
+            job_name=spec.name,
             retry=spec.retry,
             resubmit=resubmit if parts.kind == "job" else None,
-            resources=resources,
+            resources=spec.attempt,
             limits=parts.limits,
             parents=parents,
             lifecycle=state,
@@ -240,7 +230,7 @@ def handles_for(
     if parts.kind == "map":
 
         def resubmit_many(indices: Sequence[int], attempt: AttemptResources) -> list[RunningJob]:
-            attempt_spec = with_attempt_resources(spec, attempt)
+            attempt_spec = spec.with_attempt(attempt)
             out: list[RunningJob] = []
             for start in range(0, len(indices), parts.max_array_size):
                 chunk = indices[start : start + parts.max_array_size]
@@ -286,7 +276,7 @@ def attach_run(
     limits: LimitsFor,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
-    submit: Callable[[Backend, JobSpec, Sequence[Task], Sequence[str]], list[RunningJob]],
+    submit: Callable[[Backend, ResolvedSpec, Sequence[Task], Sequence[str]], list[RunningJob]],
     max_array_size: int,
     parents: Sequence[SubmitHandle] = (),
 ) -> list[SubmitHandle]:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from paracore.core.spec import BACKENDS, JobSpec, backend_name_ok
+from paracore.core.resolved import ResolvedSpec
+from paracore.core.spec import BACKENDS, backend_name_ok
 from paracore.errors import SpecError
 
 if TYPE_CHECKING:
@@ -89,13 +90,11 @@ class Session:
         """``slurm`` when ``sbatch`` and ``srun`` are on PATH, else ``local``."""
         return "slurm" if self.which("sbatch") and self.which("srun") else "local"
 
-    def backend_name(self, spec: JobSpec) -> str:
-        """The backend ``spec`` asks for; ``auto`` means ``$PARACORE_BACKEND``, else detect."""
-        from paracore.core.defaults import with_builtin_defaults
-
-        backend = with_builtin_defaults(spec).backend
-        if backend != "auto":
-            return str(backend)
+    def backend_name(self, requested: str) -> str:
+        """The backend a spec's ``requested`` name means: ``auto`` is ``$PARACORE_BACKEND``,
+        else detected."""
+        if requested != "auto":
+            return requested
         forced = self.environ.get("PARACORE_BACKEND", "auto")
         if not backend_name_ok(forced):
             raise SpecError(
@@ -106,9 +105,9 @@ class Session:
             )
         return self.detect_backend() if forced == "auto" else forced
 
-    def backend_for(self, spec: JobSpec) -> Backend:
+    def backend_for(self, spec: ResolvedSpec) -> Backend:
         """The backend that will run ``spec``."""
-        return self.backend(self.backend_name(spec))
+        return self.backend(self.backend_name(spec.backend))
 
 
 _DEFAULT: list[Session] = []

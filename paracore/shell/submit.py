@@ -20,19 +20,18 @@ import cloudpickle
 
 from paracore.backends.base import Backend, RunningJob, Task
 from paracore.core.cluster import PartitionLimits
-from paracore.core.defaults import with_builtin_defaults
 from paracore.core.digest import content_key
-from paracore.core.escalation import attempt_resources
 from paracore.core.failures import FailureClass
 from paracore.core.lifecycle import TaskState, encode
-from paracore.core.names import job_name, log_folder
+from paracore.core.options import SubmitOptions
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
 from paracore.core.spec import JobSpec, Payload
 from paracore.core.summary import describe
-from paracore.core.transforms import with_log_dir
 from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
 from paracore.shell.checks import describe_payload, prepare_task
+from paracore.shell.config_files import settle_options
 from paracore.shell.handle import LimitsFor, SubmitHandle
 from paracore.shell.private import owner_only, private_folder, trusted_folder
 from paracore.shell.runs import (
@@ -40,16 +39,17 @@ from paracore.shell.runs import (
     RunLedger,
     RunParts,
     attach_run,
-    check_resume,
     handles_for,
     save_run_files,
 )
 from paracore.shell.session import current_session
 from paracore.shell.signals import signals_deferred
+from paracore.shell.store import RunStore
 
 __all__ = [
     "MAX_ARRAY_SIZE",
     "AfterOk",
+    "RunRequest",
     "attach",
     "backend_for",
     "detect_backend",
@@ -69,9 +69,9 @@ def detect_backend() -> str:
     return current_session().detect_backend()
 
 
-def backend_for(spec: JobSpec) -> str:
+def backend_for(spec: JobSpec | ResolvedSpec) -> str:
     """The backend the spec asks for; ``auto`` means ``$PARACORE_BACKEND`` if set, else detect."""
-    return current_session().backend_name(spec)
+    return current_session().backend_name(resolve_spec(spec).backend)
 
 
 def array_limit(backend: Backend) -> int:
@@ -81,7 +81,7 @@ def array_limit(backend: Backend) -> int:
     return found if isinstance(found, int) and found > 0 else MAX_ARRAY_SIZE
 
 
-def _limits_for(backend: Backend) -> LimitsFor:
+def limits_for(backend: Backend) -> LimitsFor:
     """Partition limits for escalation; None when they cannot be known."""
 
     def limits(partition: str | None) -> PartitionLimits | None:
@@ -142,29 +142,27 @@ def parents_of(after_ok: AfterOk | None, backend: Backend) -> tuple[list[SubmitH
     return handles, ids
 
 
-def prepared(
-    spec: JobSpec, origins: Mapping[str, str] | None, validate: bool | None
-) -> tuple[JobSpec, Backend]:
-    """The spec resolved and checked for its backend (nothing submitted yet).
+def prepared(spec: JobSpec | ResolvedSpec, options: SubmitOptions) -> tuple[ResolvedSpec, Backend]:
+    """The spec resolved (once) and checked for its backend; nothing submitted yet.
 
     A log folder that belongs to someone else is refused (results are unpickled from it).
     """
-    session = current_session()
-    spec = with_builtin_defaults(spec)
-    backend = session.backend_for(spec)
-    spec = backend.check(spec, origins=origins, validate=validate)
+    resolved = resolve_spec(spec)
+    backend = current_session().backend_for(resolved)
+    resolved = backend.check(resolved, origins=options.origin_of, validate=options.validate)
     if backend.keeps_files:
         # an absolute log folder: the run's files must be found from any directory later
-        spec = with_log_dir(str(Path(str(spec.log_dir)).expanduser().absolute()), spec)
-        folder = Path(log_folder(spec))
+        absolute = str(Path(resolved.log_dir).expanduser().absolute())
+        resolved = attrs.evolve(resolved, log_dir=absolute)
+        folder = Path(resolved.log_folder)
         if folder.exists() and folder.stat().st_uid != os.geteuid():
             trusted_folder(folder)  # someone else's folder: refused with what to do
-    return spec, backend
+    return resolved, backend
 
 
-def _submit(
+def submit_once(
     backend: Backend,
-    spec: JobSpec,
+    spec: ResolvedSpec,
     tasks: Sequence[Task],
     describes: Sequence[str],
     after: Sequence[str] = (),
@@ -177,9 +175,8 @@ def _submit(
     SIGTERM wait until the submission is over and recorded (``on_submitted``: the run
     store), so an interrupted submission never leaves jobs nobody knows about.
     """
-    folder = Path(log_folder(spec))
     if backend.keeps_files:
-        private_folder(folder)
+        private_folder(Path(spec.log_folder))
     with signals_deferred(), owner_only():
         jobs = backend.submit(spec, tasks, describes, after=after)
         if on_submitted is not None:
@@ -187,20 +184,11 @@ def _submit(
     return jobs
 
 
-def _resubmit(
-    backend: Backend, spec: JobSpec, tasks: Sequence[Task], describes: Sequence[str]
+def resubmit(
+    backend: Backend, spec: ResolvedSpec, tasks: Sequence[Task], describes: Sequence[str]
 ) -> list[RunningJob]:
-    return _submit(backend, spec, tasks, describes)
-
-
-def resume_mode(resume: str | None, after: Sequence[str] = ()) -> str:
-    """The resume mode a submission uses: ``resume``, else the ``resume`` setting; work that
-    waits on other jobs is never re-attached (its parents may differ)."""
-    if resume is None:
-        from paracore.shell.config_files import resolve
-
-        resume = str(resolve(environ=current_session().environ).value("resume", "auto"))
-    return "never" if after else check_resume(resume, "resume")
+    """A retry's submission (no dependencies: its parents already succeeded)."""
+    return submit_once(backend, spec, tasks, describes)
 
 
 def _task_bytes(task: Task) -> bytes:
@@ -213,7 +201,7 @@ def _task_bytes(task: Task) -> bytes:
     return pickled
 
 
-def key_fields(spec: JobSpec, backend: Backend) -> dict[str, Any]:
+def key_fields(spec: ResolvedSpec, backend: Backend) -> dict[str, Any]:
     """How the work runs, for the content key: resources, environment, name, backend.
 
     The array throttle is left out: it changes how fast, not what, runs (and ``"auto"``
@@ -226,109 +214,134 @@ def key_fields(spec: JobSpec, backend: Backend) -> dict[str, Any]:
     return summary
 
 
-def _summary(spec: JobSpec) -> dict[str, Any]:
+def _summary(spec: ResolvedSpec) -> dict[str, Any]:
     """What the store shows of a run's spec: environment variable names, never their values."""
     summary = describe(spec)
     summary["env"] = sorted(summary["env"])
     return summary
 
 
-def start_run(
-    kind: str,
-    spec: JobSpec,
-    backend: Backend,
-    tasks: Sequence[Task],
-    describes: Sequence[str],
-    *,
-    parents: Sequence[SubmitHandle],
-    after: Sequence[str],
-    resume: str | None,
-    max_array_size: int,
-    content: Sequence[bytes] | None = None,
-) -> list[SubmitHandle]:
-    """Submit the tasks as one run (or re-attach to the identical one) and return the handles.
+@attrs.frozen
+class RunRequest:
+    """What one run submits: its kind (``job`` or ``map``), the checked spec and backend, the
+    tasks with their labels, the array size limit, and (for a chunked map) what its content
+    key is made of instead of the tasks."""
 
-    The run's content key is made of the spec's fields and what each task runs, or of
-    ``content`` when the caller knows better (a chunked map: what its chunks hold).
-    """
-    session = current_session()
-    limits = _limits_for(backend)
-    parts = RunParts(
-        run_id="",
-        kind=kind,
-        spec=spec,
-        backend=backend,
-        tasks=tasks,
-        labels=describes,
-        limits=limits,
-        max_array_size=max_array_size,
-        submit=_resubmit,
-    )
-    chunks = [slice(i, i + max_array_size) for i in range(0, len(tasks), max_array_size)]
-    if not backend.keeps_files:  # results live in this process only: nothing to record
-        ran = [j for c in chunks for j in _submit(backend, spec, tasks[c], describes[c], after)]
-        return handles_for(parts, ran, [None] * len(ran), None, parents)
-    store = session.store()
-    mode = resume_mode(resume, after)
-    parts_ = content if content is not None else [_task_bytes(t) for t in tasks]
-    key = content_key(kind, key_fields(spec, backend), parts_)
+    kind: str
+    spec: ResolvedSpec
+    backend: Backend = attrs.field(eq=False)
+    tasks: Sequence[Task] = attrs.field(eq=False)
+    describes: Sequence[str]
+    max_array_size: int
+    content: Sequence[bytes] | None = None
+
+    def parts(self, run_id: str = "") -> RunParts:
+        """What building the run's handles needs."""
+        return RunParts(
+            run_id=run_id,
+            kind=self.kind,
+            spec=self.spec,
+            backend=self.backend,
+            tasks=self.tasks,
+            labels=self.describes,
+            limits=limits_for(self.backend),
+            max_array_size=self.max_array_size,
+            submit=resubmit,
+        )
+
+    def slices(self) -> list[slice]:
+        """The tasks split into arrays the backend accepts."""
+        size = self.max_array_size
+        return [slice(i, i + size) for i in range(0, len(self.tasks), size)]
+
+    def content_key(self) -> str:
+        """The key identical work shares: the spec's fields and what each task runs."""
+        parts = self.content if self.content is not None else [_task_bytes(t) for t in self.tasks]
+        return content_key(self.kind, key_fields(self.spec, self.backend), parts)
+
+
+def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | list[SubmitHandle]:
+    """A new run id claimed in the store for ``request`` (its files saved), or the handles of
+    the identical run recorded earlier when ``resume`` lets it be re-attached."""
+    spec = request.spec
     run_id = store.new_run_id()
     files = store.folder / "runs" / run_id
-    save_run_files(files, spec, tasks)
-    first = encode(TaskState(policy=spec.retry, resources=attempt_resources(spec)))
-    with store.claim(key, reuse=mode) as (conn, found):
+    save_run_files(files, spec, request.tasks)
+    first = encode(TaskState(policy=spec.retry, resources=spec.attempt))
+    key = request.content_key()
+    with store.claim(key, reuse=resume) as (conn, found):
         if found is None:
             store.insert_run(
                 conn,
                 run_id=run_id,
                 content_key=key,
-                name=job_name(spec),
-                kind=kind,
-                backend=backend.name,
-                log_folder=log_folder(spec),
+                name=spec.name,
+                kind=request.kind,
+                backend=request.backend.name,
+                log_folder=spec.log_folder,
                 files=str(files),
                 summary=_summary(spec),
-                tags=dict(spec.naming.tags),
-                labels=describes,
-                record_keys=[t.record_key for t in tasks],
-                states=[first] * len(tasks),
+                tags=dict(spec.tags),
+                labels=request.describes,
+                record_keys=[t.record_key for t in request.tasks],
+                states=[first] * len(request.tasks),
                 lease_s=LEASE_S,
             )
-    if found is not None:
-        shutil.rmtree(files, ignore_errors=True)
-        return attach_run(
-            store,
-            found,
-            backend=backend,
-            limits=limits,
-            clock=session.clock,
-            sleep=session.sleep,
-            submit=_resubmit,
-            max_array_size=max_array_size,
-        )
+    if found is None:
+        return run_id
+    shutil.rmtree(files, ignore_errors=True)
+    session = current_session()
+    return attach_run(
+        store,
+        found,
+        backend=request.backend,
+        limits=limits_for(request.backend),
+        clock=session.clock,
+        sleep=session.sleep,
+        submit=resubmit,
+        max_array_size=request.max_array_size,
+    )
+
+
+def submit_parts(
+    request: RunRequest,
+    after: Sequence[str],
+    on_part: Callable[[int, list[RunningJob]], None] | None = None,
+) -> list[RunningJob]:
+    """Every array of the request submitted, or none: a part that fails cancels the parts
+    already submitted. ``on_part(offset, jobs)`` records each part before control returns."""
     jobs: list[RunningJob] = []
     with signals_deferred():  # an interruption lands after all parts are recorded, or undone
         try:
-            for chunk in chunks:
+            for part in request.slices():
                 offset = len(jobs)
 
                 def recorded(submitted: list[RunningJob], offset: int = offset) -> None:
-                    store.submitted(
-                        run_id,
-                        [(offset + i, _fields(job, spec)) for i, job in enumerate(submitted)],
-                    )
+                    if on_part is not None:
+                        on_part(offset, submitted)
 
-                jobs += _submit(backend, spec, tasks[chunk], describes[chunk], after, recorded)
+                jobs += submit_once(
+                    request.backend,
+                    request.spec,
+                    request.tasks[part],
+                    request.describes[part],
+                    after,
+                    recorded,
+                )
         except BaseException:
             if jobs:  # a later part failed: all or nothing
-                backend.cancel([j.job_id for j in jobs])
-            store.delete(run_id)
-            shutil.rmtree(files, ignore_errors=True)
+                request.backend.cancel([j.job_id for j in jobs])
             raise
-    ledger = RunLedger(
+    return jobs
+
+
+def make_ledger(store: RunStore, run_id: str, request: RunRequest) -> RunLedger:
+    """The ledger that keeps a new run's handles and its store record in step."""
+    spec, backend = request.spec, request.backend
+    return RunLedger(
         store,
         run_id,
-        clock=session.clock,
+        clock=current_session().clock,
         job_for=lambda row: backend.reattach(
             spec,
             str(row.job_id),
@@ -338,14 +351,46 @@ def start_run(
         ),
         versions=store.versions(run_id),
     )
-    return handles_for(
-        attrs.evolve(parts, run_id=run_id), jobs, [None] * len(jobs), ledger, parents
-    )
 
 
-def _fields(job: RunningJob, spec: JobSpec) -> dict[str, Any]:
+def start_run(
+    request: RunRequest,
+    *,
+    parents: Sequence[SubmitHandle],
+    after: Sequence[str],
+    options: SubmitOptions,
+) -> list[SubmitHandle]:
+    """Submit the request as one run (or re-attach to the identical one) and return the
+    handles: claim or attach, submit every part, then hand out handles with a ledger."""
+    if not request.backend.keeps_files:  # results live in this process only: nothing to record
+        ran = submit_parts(request, after)
+        return handles_for(request.parts(), ran, [None] * len(ran), None, parents)
+    store = current_session().store(None if options.store is None else Path(options.store))
+    resume = options.for_dependent().resume if after else options.resume
+    claimed = claim_or_attach(store, request, resume)
+    if not isinstance(claimed, str):
+        return claimed
+    run_id = claimed
+
+    def recorded(offset: int, jobs: list[RunningJob]) -> None:
+        store.submitted(
+            run_id, [(offset + i, _fields(job, request.spec)) for i, job in enumerate(jobs)]
+        )
+
+    with signals_deferred():  # an interruption lands once every part is recorded, or undone
+        try:
+            jobs = submit_parts(request, after, recorded)
+        except BaseException:
+            store.delete(run_id)
+            shutil.rmtree(store.folder / "runs" / run_id, ignore_errors=True)
+            raise
+    ledger = make_ledger(store, run_id, request)
+    return handles_for(request.parts(run_id), jobs, [None] * len(jobs), ledger, parents)
+
+
+def _fields(job: RunningJob, spec: ResolvedSpec) -> dict[str, Any]:
     """What the store keeps about a first attempt."""
-    res = attempt_resources(spec)
+    res = spec.attempt
     return {
         "job_id": job.job_id,
         "array_index": job.array_index,
@@ -358,12 +403,28 @@ def _fields(job: RunningJob, spec: JobSpec) -> dict[str, Any]:
     }
 
 
-def submit(
-    spec: JobSpec,
+def options_of(
+    options: SubmitOptions | None,
     *,
+    origins: Mapping[str, str] | None,
+    validate: bool | None,
+    resume: str | None,
+) -> SubmitOptions:
+    """``options``, or options settled from the keywords and the configuration (not both)."""
+    if options is None:
+        return settle_options(resume=resume, validate=validate, origins=origins)
+    if origins is not None or validate is not None or resume is not None:
+        raise TypeError("give either options= or origins/validate/resume, not both")
+    return options
+
+
+def submit(
+    spec: JobSpec | ResolvedSpec,
+    *,
+    after_ok: AfterOk | None = None,
+    options: SubmitOptions | None = None,
     origins: Mapping[str, str] | None = None,
     validate: bool | None = None,
-    after_ok: AfterOk | None = None,
     resume: str | None = None,
 ) -> SubmitHandle:
     """Submit one spec as one job and return its handle.
@@ -376,34 +437,27 @@ def submit(
     Failed attempts are retried per ``spec.retry`` with escalated resources (see
     docs/retries.md). The submission is recorded in the run store; ``resume`` (``auto``,
     ``cache`` or ``never``; default: the ``resume`` setting) decides whether identical work
-    recorded earlier is re-attached instead (see docs/runs.md).
+    recorded earlier is re-attached instead (see docs/runs.md). ``options`` gives these
+    choices as one settled :class:`~paracore.core.options.SubmitOptions` instead.
     """
-    spec, backend = prepared(spec, origins, validate)
-    task = prepare_task(spec, current_session().which, sys.path)
-    describe_ = describe_payload(spec)
+    options = options_of(options, origins=origins, validate=validate, resume=resume)
+    resolved, backend = prepared(spec, options)
+    task = prepare_task(resolved, current_session().which, sys.path)
     parents, after = parents_of(after_ok, backend)
-    (handle,) = start_run(
-        "job",
-        spec,
-        backend,
-        [task],
-        [describe_],
-        parents=parents,
-        after=after,
-        resume=resume,
-        max_array_size=1,
-    )
+    request = RunRequest("job", resolved, backend, [task], [describe_payload(resolved)], 1)
+    (handle,) = start_run(request, parents=parents, after=after, options=options)
     return handle
 
 
 def submit_map(
-    spec: JobSpec,
+    spec: JobSpec | ResolvedSpec,
     payloads: Sequence[Payload],
     *,
     max_array_size: int | None = None,
+    after_ok: AfterOk | None = None,
+    options: SubmitOptions | None = None,
     origins: Mapping[str, str] | None = None,
     validate: bool | None = None,
-    after_ok: AfterOk | None = None,
     resume: str | None = None,
 ) -> list[SubmitHandle]:
     """Submit one task per payload as ONE Slurm array (split above ``max_array_size``, by
@@ -412,32 +466,33 @@ def submit_map(
     Every payload is checked before anything is submitted. Handles come back in input order
     and share a :class:`~paracore.shell.handle.RetryGroup`: elements that fail in the same
     round are resubmitted together as one new, smaller array, per the spec's retry policy,
-    while the others' results are kept. ``after_ok`` and ``resume`` work as for
+    while the others' results are kept. ``after_ok``, ``options`` and ``resume`` work as for
     :func:`submit`.
     """
     if not payloads:
         return []
-    spec, backend = prepared(spec, origins, validate)
+    options = options_of(options, origins=origins, validate=validate, resume=resume)
+    resolved, backend = prepared(spec, options)
     return map_prepared(
-        spec,
+        resolved,
         backend,
         payloads,
         after_ok=after_ok,
-        resume=resume,
+        options=options,
         max_array_size=max_array_size or array_limit(backend),
     )
 
 
 def map_prepared(
-    spec: JobSpec,
+    spec: ResolvedSpec,
     backend: Backend,
     payloads: Sequence[Payload],
     *,
     after_ok: AfterOk | None,
-    resume: str | None,
+    options: SubmitOptions,
     max_array_size: int,
 ) -> list[SubmitHandle]:
-    """:func:`submit_map` for a spec already checked for its backend."""
+    """:func:`submit_map` for a spec already resolved and checked for its backend."""
     which = current_session().which
     specs = [spec.with_payload(p) for p in payloads]
     tasks = [prepare_task(s, which, sys.path) for s in specs]
@@ -446,17 +501,8 @@ def map_prepared(
         warnings.warn(warning, stacklevel=3)
     describes = [describe_payload(s) for s in specs]
     parents, after = parents_of(after_ok, backend)
-    return start_run(
-        "map",
-        spec,
-        backend,
-        tasks,
-        describes,
-        parents=parents,
-        after=after,
-        resume=resume,
-        max_array_size=max_array_size,
-    )
+    request = RunRequest("map", spec, backend, tasks, describes, max_array_size)
+    return start_run(request, parents=parents, after=after, options=options)
 
 
 def attach(run_id: str) -> list[SubmitHandle]:
@@ -478,19 +524,21 @@ def attach(run_id: str) -> list[SubmitHandle]:
         store,
         run,
         backend=backend,
-        limits=_limits_for(backend),
+        limits=limits_for(backend),
         clock=session.clock,
         sleep=session.sleep,
-        submit=_resubmit,
+        submit=resubmit,
         max_array_size=array_limit(backend),
     )
 
 
-def preview(spec: JobSpec, *, array_size: int | None = None, token: str | None = None) -> str:
+def preview(
+    spec: JobSpec | ResolvedSpec, *, array_size: int | None = None, token: str | None = None
+) -> str:
     """The exact sbatch script paracore would submit for ``spec``, without submitting it.
 
     Every submission carries a fresh ``--comment`` token; ``token`` shows the script of the
     one that carried it.
     """
     slurm = current_session().backend("slurm")
-    return slurm.preview(spec, array_size=array_size, token=token)
+    return slurm.preview(resolve_spec(spec), array_size=array_size, token=token)

@@ -27,8 +27,7 @@ from paracore.backends.slurm.jobs import SubmititJob
 from paracore.backends.slurm.polling import Poller
 from paracore.backends.submission import submit_through
 from paracore.core.cluster import ClusterInfo, PartitionLimits
-from paracore.core.defaults import with_builtin_defaults
-from paracore.core.names import log_folder
+from paracore.core.resolved import ResolvedSpec
 from paracore.core.rules import (
     choose_parallelism,
     effective_parallelism,
@@ -36,8 +35,6 @@ from paracore.core.rules import (
     validation_enabled,
 )
 from paracore.core.rules import validate as validate_spec
-from paracore.core.spec import JobSpec
-from paracore.core.transforms import with_array, with_resources
 from paracore.errors import SchedulerUnreachable, SpecError
 
 __all__ = ["SlurmBackend"]
@@ -81,8 +78,8 @@ class SlurmBackend:
             return None
 
     def check(
-        self, spec: JobSpec, *, origins: Mapping[str, str] | None, validate: bool | None
-    ) -> JobSpec:
+        self, spec: ResolvedSpec, *, origins: Mapping[str, str] | None, validate: bool | None
+    ) -> ResolvedSpec:
         """Check ``spec`` against the live cluster and settle ``array_parallelism="auto"``.
 
         Raises SpecError for the first problem (naming field, value, origin and what the
@@ -105,14 +102,14 @@ class SlurmBackend:
         return spec
 
     def _settle_auto_parallelism(
-        self, spec: JobSpec, info: ClusterInfo | None
-    ) -> tuple[JobSpec, str | None]:
+        self, spec: ResolvedSpec, info: ClusterInfo | None
+    ) -> tuple[ResolvedSpec, str | None]:
         """Replace ``array_parallelism="auto"`` by the partition's idle cores, capped."""
         res = spec.resources
-        partition = res.partition if isinstance(res.partition, str) else None
+        partition = res.partition
         if partition is None and info is not None and info.default_partition is not None:
             partition = info.default_partition.name
-        capped = with_array(None, spec)
+        capped = spec.with_resources(array_parallelism=None)
         cap, _ = effective_parallelism(capped)
         if partition is None:
             return capped, "array_parallelism='auto': no partition to ask sinfo about; not set"
@@ -120,14 +117,14 @@ class SlurmBackend:
             idle = self.cluster.idle_cpus(partition)
         except SchedulerUnreachable as err:
             return capped, f"array_parallelism='auto': sinfo did not answer ({err}); not set"
-        cpus = res.cpus_per_task if isinstance(res.cpus_per_task, int) else 1
-        return with_array(choose_parallelism(idle, cpus, cap), spec), None
+        cpus = res.cpus_per_task or 1
+        return spec.with_resources(array_parallelism=choose_parallelism(idle, cpus, cap)), None
 
     # -------------------------------------------------------------- submitting
 
     def submit(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         tasks: Sequence[Task],
         describes: Sequence[str],
         *,
@@ -151,7 +148,7 @@ class SlurmBackend:
 
     def reattach(
         self,
-        spec: JobSpec,
+        spec: ResolvedSpec,
         job_id: str,
         *,
         array_index: int | None,
@@ -159,7 +156,7 @@ class SlurmBackend:
         describe: str,
     ) -> RunningJob:
         """A job submitted earlier, followed through this backend's poller and its files."""
-        job: submitit.SlurmJob[Any] = submitit.SlurmJob(folder=log_folder(spec), job_id=job_id)
+        job: submitit.SlurmJob[Any] = submitit.SlurmJob(folder=spec.log_folder, job_id=job_id)
         return SubmititJob(job, array_index, describe, self.poller, self._clock, record_key)
 
     # -------------------------------------------------------------- after submitting
@@ -191,14 +188,14 @@ class SlurmBackend:
         return self.cluster.max_array_size()
 
     def preview(
-        self, spec: JobSpec, *, array_size: int | None = None, token: str | None = None
+        self, spec: ResolvedSpec, *, array_size: int | None = None, token: str | None = None
     ) -> str:
         """The exact sbatch script paracore would submit for ``spec``.
 
         Each submission carries a fresh ``--comment`` token; give ``token`` to see the script
         of the submission that carried it (else a new one is drawn).
         """
-        tagged = _tagged(with_builtin_defaults(spec), (), token or new_token())
+        tagged = _tagged(spec, (), token or new_token())
         return sbatch_script(tagged, array_size=array_size)
 
 
@@ -223,11 +220,11 @@ def new_token() -> str:
     return f"paracore-{uuid.uuid4().hex[:16]}"
 
 
-def _tagged(spec: JobSpec, after: Sequence[str], token: str) -> JobSpec:
+def _tagged(spec: ResolvedSpec, after: Sequence[str], token: str) -> ResolvedSpec:
     """The spec with this submission's ``--comment`` token and its dependencies."""
     extra = dict(spec.resources.extra)
     extra["comment"] = f"{extra['comment']}-{token}" if extra.get("comment") else token
     if after:
         extra["dependency"] = "afterok:" + ":".join(after)
         extra["kill-on-invalid-dep"] = "yes"
-    return with_resources(spec, extra=extra)
+    return spec.with_resources(extra=spec.resources.with_extra(**extra).extra)

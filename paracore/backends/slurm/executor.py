@@ -24,9 +24,8 @@ from submitit.core import utils as submitit_utils
 from submitit.slurm import slurm as submitit_slurm
 
 from paracore.backends.slurm.params import to_submitit_params
-from paracore.core.names import log_folder
+from paracore.core.resolved import ResolvedSpec
 from paracore.core.retry import RetryPolicy, schedule
-from paracore.core.spec import JobSpec
 
 __all__ = [
     "SUBMITIT_ARRAY_CODE_DIGEST",
@@ -119,9 +118,9 @@ def _sbatch_delays(policy: RetryPolicy, rng: random.Random) -> tuple[float, ...]
     return schedule(attrs.evolve(policy, retries=policy.submit_attempts - 1), rng)
 
 
-def executor_for(spec: JobSpec, sbatch_timeout_s: float) -> submitit.AutoExecutor:
+def executor_for(spec: ResolvedSpec, sbatch_timeout_s: float) -> submitit.AutoExecutor:
     """A fresh Slurm executor for ``spec`` whose sbatch is the robust one."""
-    executor = submitit.AutoExecutor(folder=log_folder(spec), cluster="slurm")
+    executor = submitit.AutoExecutor(folder=spec.log_folder, cluster="slurm")
     executor.update_parameters(**to_submitit_params(spec, "slurm"))
     inner = executor._executor
     assert isinstance(inner, submitit.SlurmExecutor)
@@ -141,7 +140,7 @@ def executor_for(spec: JobSpec, sbatch_timeout_s: float) -> submitit.AutoExecuto
     return executor
 
 
-def sbatch_script(spec: JobSpec, *, array_size: int | None = None) -> str:
+def sbatch_script(spec: ResolvedSpec, *, array_size: int | None = None) -> str:
     """The batch script the executor for ``spec`` writes: the very text sbatch is given."""
     robust = executor_for(spec, sbatch_timeout_s=0)._executor
     assert isinstance(robust, _RobustSlurmExecutor)

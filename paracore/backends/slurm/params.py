@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from paracore.core.defaults import with_builtin_defaults
-from paracore.core.names import job_name
+from paracore.core.resolved import ResolvedSpec
 from paracore.core.rules import effective_parallelism
-from paracore.core.spec import JobSpec
 
 ExecutorKind = Literal["slurm", "local"]
 
@@ -43,24 +41,23 @@ users expect. An explicit ``extra={"signal": ...}`` wins.
 """
 
 
-def to_submitit_params(spec: JobSpec, kind: ExecutorKind) -> dict[str, Any]:
+def to_submitit_params(spec: ResolvedSpec, kind: ExecutorKind) -> dict[str, Any]:
     """submitit ``AutoExecutor.update_parameters`` keywords for ``spec`` on ``kind``."""
-    spec = with_builtin_defaults(spec)
     res = spec.resources
-    params: dict[str, Any] = {"name": job_name(spec)}
-    if isinstance(res.time_min, int):
+    params: dict[str, Any] = {"name": spec.name}
+    if res.time_min is not None:
         params["timeout_min"] = res.time_min
-    if isinstance(res.cpus_per_task, int):
+    if res.cpus_per_task is not None:
         params["cpus_per_task"] = res.cpus_per_task
-    if isinstance(res.mem_mb, int):
+    if res.mem_mb is not None:
         params["mem_gb"] = res.mem_mb / 1024  # exact: 1024 is a power of two
     if kind == "local":
         return params
-    if isinstance(res.gpus, int) and res.gpus > 0:
+    if res.gpus is not None and res.gpus > 0:
         params["gpus_per_node"] = res.gpus
     for field in ("partition", "account", "qos"):
         value = getattr(res, field)
-        if isinstance(value, str):
+        if value is not None:
             params[f"slurm_{field}"] = value
     parallelism, _warning = effective_parallelism(spec)
     if parallelism is not None:

@@ -72,7 +72,7 @@ class EchoBackend:
         self._session = session
 
     def check(self, spec: Any, *, origins: Any, validate: Any) -> Any:
-        _log("check", job_name=str(spec.naming.job_name))
+        _log("check", job_name=spec.name)
         return spec
 
     def submit(self, spec: Any, tasks: Any, describes: Any, *, after: Any = ()) -> list[EchoJob]:
