@@ -13,11 +13,10 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
-import attrs
 from toolz import pipe
 
 from paracore.core.config import CONFIG_ARG_LAYER, ResolvedConfig, did_you_mean
-from paracore.core.keys import FLAT_ALIASES
+from paracore.core.keys import FLAT_ALIASES, Keywords
 from paracore.core.options import SubmitOptions
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.core.transforms import (
@@ -38,43 +37,10 @@ from paracore.shell.maps import submit_items
 from paracore.shell.pilot import autotune_from_pilot as autotune_from_pilot
 from paracore.shell.submit import submit
 
-__all__ = ["autotune_from_pilot", "map_cmds", "map_func", "run_cmd"]
+__all__ = ["Keywords", "autotune_from_pilot", "map_cmds", "map_func", "run_cmd"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@attrs.frozen(kw_only=True)
-class Keywords:
-    """The seed API's keywords, as one value; ``None`` means "not given"."""
-
-    job_name: str | None = None
-    partition: str | None = None
-    time_min: int | str | None = None
-    cpus_per_task: int | None = None
-    mem_gb: float | str | None = None
-    gpus: int | None = None
-    env_setup: str | None = None
-    env: Mapping[str, str] | None = None
-    env_merge: Literal["inherit", "replace"] = "inherit"
-    jitter_s: float = 0.0
-    account: str | None = None
-    qos: str | None = None
-    extra: Mapping[str, Any] | None = None
-    retries: int = 0
-    retry_backoff_s: float = 30.0
-    backend: str | None = None
-    config: Mapping[str, Any] | None = None
-    cluster: str | None = None
-    preset: str | Transform | None = None
-    array_parallelism: int | str | None = None
-    resume: str | None = None
-
-    @classmethod
-    def of(cls, given: Mapping[str, Any]) -> Keywords:
-        """The keywords among a function's arguments (``locals()``), the others left out."""
-        names = attrs.fields_dict(cls)
-        return cls(**{k: v for k, v in given.items() if k in names})
 
 
 def build_spec(payload: Command | Call, kw: Keywords) -> tuple[JobSpec, SubmitOptions]:
@@ -188,6 +154,7 @@ def run_cmd(
     time_min: int | str | None = None,
     cpus_per_task: int | None = None,
     mem_gb: float | str | None = None,
+    gpus: int | None = None,
     env_setup: str | None = None,
     env: Mapping[str, str] | None = None,
     env_merge: Literal["inherit", "replace"] = "inherit",
@@ -209,7 +176,28 @@ def run_cmd(
     name from the files' ``presets:``, or a transform). ``resume`` (``auto``, ``cache``,
     ``never``) decides whether identical work recorded earlier is re-attached (docs/runs.md).
     """
-    keywords = Keywords.of(locals())
+    keywords = Keywords(
+        job_name=job_name,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_task=cpus_per_task,
+        mem_gb=mem_gb,
+        gpus=gpus,
+        env_setup=env_setup,
+        env=env,
+        env_merge=env_merge,
+        jitter_s=jitter_s,
+        account=account,
+        qos=qos,
+        extra=extra,
+        retries=retries,
+        retry_backoff_s=retry_backoff_s,
+        backend=backend,
+        config=config,
+        cluster=cluster,
+        preset=preset,
+        resume=resume,
+    )
     spec, options = build_spec(Command(cmd), keywords)
     return submit(spec, options=options)
 
@@ -223,6 +211,7 @@ def map_cmds(
     time_min: int | str | None = None,
     cpus_per_task: int | None = None,
     mem_gb: float | str | None = None,
+    gpus: int | None = None,
     env_setup: str | None = None,
     env: Mapping[str, str] | None = None,
     env_merge: Literal["inherit", "replace"] = "inherit",
@@ -251,7 +240,29 @@ def map_cmds(
     commands = listed(cmds, "cmds", "a list of shell commands")
     if not commands:
         return []
-    keywords = Keywords.of(locals())
+    keywords = Keywords(
+        job_name=job_name,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_task=cpus_per_task,
+        mem_gb=mem_gb,
+        gpus=gpus,
+        env_setup=env_setup,
+        env=env,
+        env_merge=env_merge,
+        jitter_s=jitter_s,
+        array_parallelism=array_parallelism,
+        account=account,
+        qos=qos,
+        extra=extra,
+        retries=retries,
+        retry_backoff_s=retry_backoff_s,
+        backend=backend,
+        config=config,
+        cluster=cluster,
+        preset=preset,
+        resume=resume,
+    )
     spec, options = build_spec(Command(str(commands[0])), keywords)
     return submit_items(spec, commands, chunk_size=chunk_size, pilot=pilot, options=options)
 
@@ -266,6 +277,7 @@ def map_func(
     time_min: int | str | None = None,
     cpus_per_task: int | None = None,
     mem_gb: float | str | None = None,
+    gpus: int | None = None,
     env_setup: str | None = None,
     env: Mapping[str, str] | None = None,
     env_merge: Literal["inherit", "replace"] = "inherit",
@@ -293,6 +305,28 @@ def map_func(
     values = listed(items, "items", "a list of items")
     if not values:
         return []
-    keywords = Keywords.of(locals())
+    keywords = Keywords(
+        job_name=job_name,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_task=cpus_per_task,
+        mem_gb=mem_gb,
+        gpus=gpus,
+        env_setup=env_setup,
+        env=env,
+        env_merge=env_merge,
+        jitter_s=jitter_s,
+        array_parallelism=array_parallelism,
+        account=account,
+        qos=qos,
+        extra=extra,
+        retries=retries,
+        retry_backoff_s=retry_backoff_s,
+        backend=backend,
+        config=config,
+        cluster=cluster,
+        preset=preset,
+        resume=resume,
+    )
     spec, options = build_spec(Call(fn, (values[0],)), keywords)
     return submit_items(spec, values, fn=fn, chunk_size=chunk_size, pilot=pilot, options=options)

@@ -313,6 +313,7 @@ class Pool:
         time_min: int | str | None = None,
         cpus_per_task: int | None = None,
         mem_gb: float | str | None = None,
+        gpus: int | None = None,
         env_setup: str | None = None,
         env: Mapping[str, str] | None = None,
         env_merge: Literal["inherit", "replace"] = "inherit",
@@ -336,9 +337,29 @@ class Pool:
             raise SpecError("processes", processes, "a whole number >= 1, or None")
         if initializer is not None and not callable(initializer):
             raise SpecError("initializer", initializer, "a callable, or None")
-        if array_parallelism is None:
-            array_parallelism = processes
-        keywords = Keywords.of(locals())
+        keywords = Keywords(
+            job_name=job_name,
+            partition=partition,
+            time_min=time_min,
+            cpus_per_task=cpus_per_task,
+            mem_gb=mem_gb,
+            gpus=gpus,
+            env_setup=env_setup,
+            env=env,
+            env_merge=env_merge,
+            jitter_s=jitter_s,
+            array_parallelism=processes if array_parallelism is None else array_parallelism,
+            account=account,
+            qos=qos,
+            extra=extra,
+            retries=retries,
+            retry_backoff_s=retry_backoff_s,
+            backend=backend,
+            config=config,
+            cluster=cluster,
+            preset=preset,
+            resume=resume,
+        )
         self._spec, self._checks = build_spec(Call(_placeholder, (None,)), keywords)
         self._initializer = initializer
         self._initargs = tuple(initargs)
