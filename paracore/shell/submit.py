@@ -81,7 +81,7 @@ def array_limit(backend: Backend) -> int:
     return found if isinstance(found, int) and found > 0 else MAX_ARRAY_SIZE
 
 
-def _limits_for(backend: Backend) -> LimitsFor:
+def limits_for(backend: Backend) -> LimitsFor:
     """Partition limits for escalation; None when they cannot be known."""
 
     def limits(partition: str | None) -> PartitionLimits | None:
@@ -187,10 +187,16 @@ def _submit(
     return jobs
 
 
-def _resubmit(
+def submit_again(
     backend: Backend, spec: JobSpec, tasks: Sequence[Task], describes: Sequence[str]
 ) -> list[RunningJob]:
+    """Submit tasks of a recorded run again (a retry, or a re-attached run's resubmission)."""
     return _submit(backend, spec, tasks, describes)
+
+
+# Names shell/plans.py still imports; removed once it moves to the public ones.
+_limits_for = limits_for
+_resubmit = submit_again
 
 
 def resume_mode(resume: str | None, after: Sequence[str] = ()) -> str:
@@ -252,7 +258,7 @@ def start_run(
     ``content`` when the caller knows better (a chunked map: what its chunks hold).
     """
     session = current_session()
-    limits = _limits_for(backend)
+    limits = limits_for(backend)
     parts = RunParts(
         run_id="",
         kind=kind,
@@ -262,7 +268,7 @@ def start_run(
         labels=describes,
         limits=limits,
         max_array_size=max_array_size,
-        submit=_resubmit,
+        submit=submit_again,
     )
     chunks = [slice(i, i + max_array_size) for i in range(0, len(tasks), max_array_size)]
     if not backend.keeps_files:  # results live in this process only: nothing to record
@@ -303,7 +309,7 @@ def start_run(
             limits=limits,
             clock=session.clock,
             sleep=session.sleep,
-            submit=_resubmit,
+            submit=submit_again,
             max_array_size=max_array_size,
         )
     jobs: list[RunningJob] = []
@@ -478,10 +484,10 @@ def attach(run_id: str) -> list[SubmitHandle]:
         store,
         run,
         backend=backend,
-        limits=_limits_for(backend),
+        limits=limits_for(backend),
         clock=session.clock,
         sleep=session.sleep,
-        submit=_resubmit,
+        submit=submit_again,
         max_array_size=array_limit(backend),
     )
 
