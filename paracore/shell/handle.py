@@ -128,6 +128,8 @@ class SubmitHandle:
         poll_s: float = 1.0,
         max_poll_s: float = MAX_POLL_S,
         lifecycle: TaskState | None = None,
+        ledger: Ledger | None = None,
+        index: int = 0,
     ) -> None:
         session = current_session()
         self._job = job
@@ -149,8 +151,8 @@ class SubmitHandle:
         self._last_error: JobFailedError | None = None
         self._error: JobFailedError | None = None
         self._group: RetryGroup | None = None
-        self._index = 0
-        self._ledger: Ledger | None = None
+        self._index = index
+        self._ledger = ledger
         self._alone = _Alone(self)
 
     # -------------------------------------------------------------- what users read
@@ -199,6 +201,16 @@ class SubmitHandle:
     def group(self) -> RetryGroup | None:
         """The group shared by the handles of one ``submit_map`` (None for a single job)."""
         return self._group
+
+    @property
+    def index(self) -> int:
+        """The task's position in its run's input (0 for a single job)."""
+        return self._index
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """Where the handle records its state (the run store), or None."""
+        return self._ledger
 
     @property
     def final(self) -> bool:
@@ -420,8 +432,8 @@ class SubmitHandle:
         """What advances this handle once per round of a wait: its group, or itself alone."""
         return self._group if self._group is not None else self._alone
 
-    def _replace(self, state: TaskState, job: RunningJob | None) -> None:
-        """Take the state (and current job) another process left in the store."""
+    def restore(self, state: TaskState, job: RunningJob | None) -> None:
+        """Take the state (and current job) another process left in the run store."""
         self._state = state
         if job is not None:
             self._job = job
