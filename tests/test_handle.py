@@ -486,6 +486,7 @@ def test_child_of_failed_parent_raises_dependency_error() -> None:
         child.result(timeout=100)
     assert child_sub.jobs[0].cancelled
     assert clock.elapsed < 100
+    assert child.blocked and not parent.blocked
 
 
 def test_child_cancelled_by_slurm_after_its_parent_failed_is_a_dependency_error() -> None:

@@ -222,6 +222,14 @@ class SubmitHandle:
         """True once the work failed for good (without looking at the job again)."""
         return self._state.failed
 
+    @property
+    def blocked(self) -> bool:
+        """True when the work failed only because work it depends on failed (never ran)."""
+        ending = self._state.ending
+        if ending is not None and ending.kind in ("dependency", "attempt_as_dependency"):
+            return True
+        return isinstance(self._error, DependencyError)
+
     def __repr__(self) -> str:
         return f"SubmitHandle(job_id={self.job_id!r}, job_name={self.job_name!r})"
 
