@@ -23,8 +23,10 @@ from paracore.core.spec import Call
 from paracore.core.transforms import Transform
 from paracore.errors import JobFailedError, RemoteError, SpecError
 from paracore.runtime.calls import Applied, Star, WithInitializer
+from paracore.shell.handle import SubmitHandle
 from paracore.shell.maps import submit_items
 from paracore.shell.progress import ProgressBar, progress_wanted
+from paracore.shell.protocols import Drivers, Handle
 from paracore.shell.session import current_session
 from paracore.shell.submit import submit
 from paracore.shell.waiting import MAX_POLL_S, wait_until
@@ -52,25 +54,23 @@ def own_error(error: JobFailedError) -> BaseException:
 class _Work:
     """Handles of one pool call, waited on together (under the pool's lock)."""
 
-    def __init__(self, pool: Pool, handles: Sequence[Any]) -> None:
+    def __init__(self, pool: Pool, handles: Sequence[Handle]) -> None:
         self.pool = pool
         self.handles = handles
-        self.drivers = list({id(d): d for d in (h._driver() for h in handles)}.values())
+        self.drivers = Drivers(handles)
 
     def drive(self) -> None:
         with self.pool._lock:
-            for driver in self.drivers:
-                driver._drive()
+            self.drivers.drive()
 
     def bound(self) -> float:
-        return max((d._bound() for d in self.drivers), default=0.0)
+        return self.drivers.bound()
 
     def due(self) -> float | None:
-        due = [d for d in (driver._due() for driver in self.drivers) if d is not None]
-        return min(due) if due else None
+        return self.drivers.due()
 
     def final(self) -> bool:
-        return all(h._final for h in self.handles)
+        return all(h.final for h in self.handles)
 
     def broken(self) -> JobFailedError | None:
         """The first failure outside the function: a chunk, or a task, that failed for good
@@ -79,24 +79,18 @@ class _Work:
             return self._broken()
 
     def _broken(self) -> JobFailedError | None:
-        for driver in self.drivers:
+        for driver in self.drivers.drivers:
             chunks = getattr(driver, "broken", None)
             if chunks:
                 error: JobFailedError = chunks[min(chunks)]
                 return error
         for handle in self.handles:
-            state = getattr(handle, "_state", None)
-            if (
-                state is not None
-                and state.failed
-                and state.last_failure
-                not in (
-                    None,
-                    FailureClass.USER_ERROR,
-                )
-            ):
+            if not isinstance(handle, SubmitHandle):
+                continue  # an item of a chunked map: its chunks were looked at above
+            state = handle.lifecycle
+            if state.failed and state.last_failure not in (None, FailureClass.USER_ERROR):
                 try:
-                    handle._outcome()
+                    handle.outcome()
                 except JobFailedError as err:
                     return err
         return None
@@ -104,7 +98,7 @@ class _Work:
     def cancel(self) -> None:
         with self.pool._lock:
             for handle in self.handles:
-                if not handle._final:
+                if not handle.final:
                     handle.cancel()
 
     def wait(self, timeout: float | None, *, raise_broken: bool) -> bool:
@@ -149,7 +143,7 @@ class _Work:
     def value(self, index: int) -> Any:
         try:
             with self.pool._lock:
-                return self.handles[index]._outcome()
+                return self.handles[index].outcome()
         except JobFailedError as error:
             raise own_error(error) from None
 
@@ -184,7 +178,7 @@ class _Results(Iterator[Any]):
             index = self._next
             self._next += 1
             self._left.discard(index)
-            if not work.handles[index]._final:
+            if not work.handles[index].final:
                 _Work(work.pool, [work.handles[index]]).wait(None, raise_broken=False)
         else:
             index = self._first_ready()
@@ -200,7 +194,7 @@ class _Results(Iterator[Any]):
         limit = work.bound()
         while not self._ready:
             work.drive()
-            ready = sorted(i for i in self._left if work.handles[i]._final)
+            ready = sorted(i for i in self._left if work.handles[i].final)
             if ready:
                 self._left.difference_update(ready)
                 self._ready = ready

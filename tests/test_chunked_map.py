@@ -236,7 +236,7 @@ def test_progress_counts_pending_running_done_and_failed() -> None:
 
     class Fake:
         def __init__(self, final: bool, failed: bool, state: str) -> None:
-            self._final, self._failed, self.state = final, failed, state
+            self.final, self.failed, self.state = final, failed, state
 
     handles = [Fake(True, False, "COMPLETED"), Fake(True, True, "FAILED"),
                Fake(False, False, "RUNNING"), Fake(False, False, "PENDING"),

@@ -14,6 +14,7 @@ from paracore.core.failures import DEFAULT_RETRY_ON, FailureClass
 from paracore.core.retry import RetryPolicy, schedule
 from paracore.errors import DependencyError, JobFailedError, JobTimeoutError, ParacoreError
 from paracore.shell.handle import RetryGroup, SubmitHandle, gather
+from paracore.shell.protocols import Drivers
 from paracore.testing import FakeClock, FakeJob, FakeSubmitter
 
 NO_JITTER = RetryPolicy(retries=0, backoff_s=5, jitter=0)
@@ -429,6 +430,25 @@ def test_group_resubmits_failures_of_one_round_together_and_keeps_order() -> Non
     assert handles[0].group.rounds == [(1, 4)]
 
 
+def test_drivers_drive_a_group_once_per_round_and_a_lone_handle_by_itself() -> None:
+    """A group's members share one driver; a lone handle's driver is its own, every time."""
+    clock = FakeClock()
+    members, _ = _group(
+        clock, [[FakeJob.succeeding(i, after_polls=1)] for i in range(3)], _policy(0)
+    )
+    lone = FakeSubmitter([FakeJob.succeeding("x", after_polls=1)]).handle(retry=_policy(0))
+    drivers = Drivers([*members, lone, lone])
+    assert drivers.drivers == [members[0].group, lone.driver()]
+    rounds = []
+    group = members[0].group
+    group.advance = lambda: rounds.append(1)
+    drivers.drive()
+    assert rounds == [1]
+    drivers.drive()
+    assert lone.final and lone.outcome() == "x" and rounds == [1, 1]
+    assert drivers.due() is None and drivers.bound() == max(group.bound(), lone.wait_bound())
+
+
 def test_group_takes_along_elements_still_waiting_out_their_backoff() -> None:
     """An element that failed a poll later rides along with the first batch: one new array."""
     clock = FakeClock()
@@ -466,6 +486,7 @@ def test_child_of_failed_parent_raises_dependency_error() -> None:
         child.result(timeout=100)
     assert child_sub.jobs[0].cancelled
     assert clock.elapsed < 100
+    assert child.blocked and not parent.blocked
 
 
 def test_child_cancelled_by_slurm_after_its_parent_failed_is_a_dependency_error() -> None:

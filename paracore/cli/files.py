@@ -211,7 +211,7 @@ def _ids(handles: Sequence[Any]) -> tuple[list[str], list[str]]:
     jobs: dict[str, None] = {}
     for handle in handles:
         own = getattr(handle, "chunk", handle)
-        ledger = getattr(own, "_ledger", None)
+        ledger = getattr(own, "ledger", None)
         if ledger is not None:
             runs[ledger.run_id] = None
         jobs[own.job_id] = None

@@ -27,11 +27,13 @@ from paracore.backends.outcomes import failure_error
 from paracore.core.chunking import pack
 from paracore.core.digest import stable_digest
 from paracore.core.failures import FailureClass
+from paracore.core.lifecycle import Attempt
 from paracore.core.retry import RetryPolicy, base_delay, jittered, may_retry
 from paracore.errors import JobFailedError, JobTimeoutError
 from paracore.runtime.chunks import ERR, OK, read_results, results_path
 from paracore.runtime.tasks import TaskFailure
 from paracore.shell.handle import SubmitHandle, collected
+from paracore.shell.protocols import Handle
 from paracore.shell.session import current_session
 from paracore.shell.waiting import MAX_POLL_S, wait_until
 
@@ -131,14 +133,14 @@ class ChunkedMap:
 
     # -------------------------------------------------------------- driving
 
-    def _drive(self) -> None:
+    def drive(self) -> None:
         """One round: advance every live wave, take the finished chunks' outcomes, retry."""
         for wave in self._waves:
             if not wave.live:
                 continue
-            wave.handles[0]._driver()._drive()
+            wave.handles[0].driver().drive()
             for offset, handle in enumerate(wave.handles):
-                if not wave.settled[offset] and handle._final:
+                if not wave.settled[offset] and handle.final:
                     self._settle(wave.first_chunk + offset, wave.chunks[offset], handle)
                     wave.settled[offset] = 1
         if self._retrying and self._retry_at is not None and self._clock() >= self._retry_at:
@@ -152,9 +154,9 @@ class ChunkedMap:
     def _settle(self, chunk: int, positions: Sequence[int], handle: SubmitHandle) -> None:
         """Take a finished chunk's outcomes: each item done, failed, or due for a retry."""
         results = read_results(results_path(self.folder, chunk))
-        if handle._state.failed:
+        if handle.failed:
             try:
-                handle._outcome()
+                handle.outcome()
             except JobFailedError as error:
                 self._broken[chunk] = error
         now = self._clock()
@@ -195,17 +197,18 @@ class ChunkedMap:
         self._status[position] = status
         self._unfinished -= 1
 
-    def _due(self) -> float | None:
-        due = [w.handles[0]._driver()._due() for w in self._waves if w.live]
-        due = [d for d in due if d is not None]
+    def due(self) -> float | None:
+        """When the next chunk or item retry falls due, or None."""
+        waves = [w.handles[0].driver().due() for w in self._waves if w.live]
+        due = [d for d in waves if d is not None]
         if self._retry_at is not None:
             due.append(self._retry_at)
         return min(due) if due else None
 
-    def _bound(self) -> float:
+    def bound(self) -> float:
         """How long waiting on the whole map may take: its live waves, then its item retries."""
-        live = [w.handles[0]._driver()._bound() for w in self._waves if w.live]
-        first = self._waves[0].handles[0]._driver()._bound() if self._waves else 0.0
+        live = [w.handles[0].driver().bound() for w in self._waves if w.live]
+        first = self._waves[0].handles[0].driver().bound() if self._waves else 0.0
         bound = max(live, default=0.0)
         if self._retry.retries_class(FailureClass.USER_ERROR):
             used = min((self._tries[p] for p in self._retrying), default=0)
@@ -213,10 +216,12 @@ class ChunkedMap:
                 bound += base_delay(self._retry, retry) * (1 + self._retry.jitter) + first
         return bound
 
-    def _handed(self, items: Sequence[ItemHandle]) -> None:
+    def handed(self, items: Sequence[Handle]) -> None:
         """Outcomes that reached the caller: their chunks are marked collected in the store."""
         fresh: dict[int, SubmitHandle] = {}
         for item in items:
+            if not isinstance(item, ItemHandle):
+                continue
             chunk = self._chunk_of[item._position]
             if chunk not in self._collected and self._status[item._position] in _FINAL:
                 fresh[chunk] = self._chunks[chunk]
@@ -253,7 +258,7 @@ class ChunkedMap:
                 self._finish(position, CANCELLED)
         self._retrying, self._retry_at = [], None
         for handle in self._chunks:
-            if not handle._final:
+            if not handle.final:
                 handle.cancel()
 
     # -------------------------------------------------------------- one item
@@ -315,7 +320,7 @@ class ItemHandle:
 
     Works like a :class:`~paracore.shell.handle.SubmitHandle` for the common calls
     (``result``, ``exception``, ``done``, ``cancel``, ``job_id``, the log paths), and with
-    :func:`~paracore.shell.handle.gather`.
+    :func:`~paracore.shell.handle.gather`: both are a :class:`~paracore.shell.protocols.Handle`.
     """
 
     __slots__ = ("_map", "_position")
@@ -373,7 +378,7 @@ class ItemHandle:
         return word if word is not None else self._chunk.state
 
     @property
-    def attempts(self) -> tuple[Any, ...]:
+    def attempts(self) -> tuple[Attempt, ...]:
         """The finished attempts of the item's current chunk."""
         return self._chunk.attempts
 
@@ -383,33 +388,32 @@ class ItemHandle:
         return self._map._tries[self._position]
 
     @property
-    def _final(self) -> bool:
+    def final(self) -> bool:
+        """True once the item has a final outcome (without advancing the map)."""
         return self._map._status[self._position] in _FINAL
 
     @property
-    def _failed(self) -> bool:
+    def failed(self) -> bool:
+        """True once the item failed for good or was cancelled (without advancing the map)."""
         return self._map._status[self._position] in (FAILED, CANCELLED)
 
-    def _driver(self) -> ChunkedMap:
+    def driver(self) -> ChunkedMap:
+        """What advances the item: its whole map."""
         return self._map
 
-    def _outcome(self) -> Any:
+    def outcome(self) -> Any:
+        """The item's value, or raise its error; only once :attr:`final` (never waits)."""
         return self._map._outcome(self._position)
-
-    def _advance(self) -> bool:
-        if not self._final:
-            self._map._drive()
-        return self._final
 
     def done(self) -> bool:
         """True once the item has a final outcome (advancing the map if needed)."""
-        if not self._final:
-            self._map._drive()
-        return self._final
+        if not self.final:
+            self._map.drive()
+        return self.final
 
     def wait_bound(self) -> float:
         """How long :meth:`result` waits without a ``timeout`` (the whole map's bound)."""
-        return self._map._bound()
+        return self._map.bound()
 
     def scheduler_note(self) -> str | None:
         """The scheduler's complaint about the item's chunk, if any."""
@@ -417,17 +421,17 @@ class ItemHandle:
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the item and return its value; raise its error, or JobTimeoutError."""
-        if not self._final:
+        if not self.final:
             limit = self.wait_bound() if timeout is None else timeout
             chunked = self._map
             wait_until(
-                self._advance,
+                self.done,
                 timeout=limit,
                 clock=chunked._clock,
                 sleep=chunked._sleep,
                 poll_s=1.0,
                 max_poll_s=MAX_POLL_S,
-                next_due=chunked._due,
+                next_due=chunked.due,
                 timed_out=lambda: JobTimeoutError(
                     f"item {self._position} of {self.job_name} (job {self.job_id}) still "
                     f"{self.state} after {limit:.0f} s"
@@ -436,9 +440,9 @@ class ItemHandle:
                 ),
             )
         try:
-            return self._outcome()
+            return self.outcome()
         finally:
-            self._map._handed([self])
+            self._map.handed([self])
 
     def exception(self, timeout: float | None = None) -> JobFailedError | None:
         """Wait like :meth:`result` and return the failure instead of raising it."""

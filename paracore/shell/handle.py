@@ -55,6 +55,7 @@ from paracore.errors import (
     SubmissionError,
 )
 from paracore.shell.progress import ProgressBar, progress_wanted
+from paracore.shell.protocols import Driver, Drivers, Handle
 from paracore.shell.session import current_session
 from paracore.shell.waiting import MAX_POLL_S, wait_until
 
@@ -127,6 +128,8 @@ class SubmitHandle:
         poll_s: float = 1.0,
         max_poll_s: float = MAX_POLL_S,
         lifecycle: TaskState | None = None,
+        ledger: Ledger | None = None,
+        index: int = 0,
     ) -> None:
         session = current_session()
         self._job = job
@@ -148,8 +151,9 @@ class SubmitHandle:
         self._last_error: JobFailedError | None = None
         self._error: JobFailedError | None = None
         self._group: RetryGroup | None = None
-        self._index = 0
-        self._ledger: Ledger | None = None
+        self._index = index
+        self._ledger = ledger
+        self._alone = _Alone(self)
 
     # -------------------------------------------------------------- what users read
 
@@ -197,6 +201,34 @@ class SubmitHandle:
     def group(self) -> RetryGroup | None:
         """The group shared by the handles of one ``submit_map`` (None for a single job)."""
         return self._group
+
+    @property
+    def index(self) -> int:
+        """The task's position in its run's input (0 for a single job)."""
+        return self._index
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """Where the handle records its state (the run store), or None."""
+        return self._ledger
+
+    @property
+    def final(self) -> bool:
+        """True once the work has a final outcome (without looking at the job again)."""
+        return self._state.final
+
+    @property
+    def failed(self) -> bool:
+        """True once the work failed for good (without looking at the job again)."""
+        return self._state.failed
+
+    @property
+    def blocked(self) -> bool:
+        """True when the work failed only because work it depends on failed (never ran)."""
+        ending = self._state.ending
+        if ending is not None and ending.kind in ("dependency", "attempt_as_dependency"):
+            return True
+        return isinstance(self._error, DependencyError)
 
     def __repr__(self) -> str:
         return f"SubmitHandle(job_id={self.job_id!r}, job_name={self.job_name!r})"
@@ -402,41 +434,21 @@ class SubmitHandle:
             self._ledger.flush()
         return self._state.final
 
-    # -------------------------------------------------------------- what gather drives
+    # -------------------------------------------------------------- what waiting code uses
 
-    def _driver(self) -> Any:
-        """What advances this handle once per round of :func:`gather`: its group, or itself."""
-        return self._group if self._group is not None else self
+    def driver(self) -> Driver:
+        """What advances this handle once per round of a wait: its group, or itself alone."""
+        return self._group if self._group is not None else self._alone
 
-    def _drive(self) -> None:
-        self._advance()
-
-    def _due(self) -> float | None:
-        return self._state.resubmit_at
-
-    def _bound(self) -> float:
-        return self.wait_bound()
-
-    @property
-    def _final(self) -> bool:
-        return self._state.final
-
-    @property
-    def _failed(self) -> bool:
-        return self._state.failed
-
-    def _handed(self, handles: Sequence[SubmitHandle]) -> None:
-        if self._ledger is not None:
-            self._ledger.collected(handles)
-
-    def _replace(self, state: TaskState, job: RunningJob | None) -> None:
-        """Take the state (and current job) another process left in the store."""
+    def restore(self, state: TaskState, job: RunningJob | None) -> None:
+        """Take the state (and current job) another process left in the run store."""
         self._state = state
         if job is not None:
             self._job = job
 
-    def _outcome(self) -> Any:
-        """The final value, or raise the final error (read from the job's files if needed)."""
+    def outcome(self) -> Any:
+        """The final value, or raise the final error (read from the job's files if needed);
+        only once :attr:`final`. Unlike :meth:`result` it never waits nor tells the store."""
         if self._state.failed:
             if self._error is None:  # re-attached: the error object is rebuilt from the files
                 try:
@@ -487,7 +499,7 @@ class SubmitHandle:
             ),
         )
         try:
-            return self._outcome()
+            return self.outcome()
         finally:
             if self._ledger is not None:
                 self._ledger.collected([self])
@@ -503,6 +515,45 @@ class SubmitHandle:
     def cancel(self) -> None:
         """Cancel the current attempt (``scancel``) and stop any further retries."""
         self._feed(CancelRequested(), self._clock())
+
+    # Names shell/plans.py still uses; removed once it moves to the public ones.
+    _final = final
+    _failed = failed
+    _outcome = outcome
+
+    def _driver(self) -> RetryGroup | _Alone:
+        return self._group if self._group is not None else self._alone
+
+
+class _Alone:
+    """The driver of a handle outside any group: the handle by itself."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: SubmitHandle) -> None:
+        self.handle = handle
+
+    def drive(self) -> None:
+        """Advance the handle once."""
+        self.handle._advance()
+
+    def due(self) -> float | None:
+        """When the handle's retry falls due, or None."""
+        return self.handle._state.resubmit_at
+
+    def bound(self) -> float:
+        """The handle's own wait bound."""
+        return self.handle.wait_bound()
+
+    def handed(self, handles: Sequence[Handle]) -> None:
+        """The handle's outcome reached the caller."""
+        ledger = self.handle._ledger
+        if ledger is not None:
+            ledger.collected([h for h in handles if isinstance(h, SubmitHandle)])
+
+    # Names shell/plans.py still uses; removed once it moves to the public ones.
+    _drive = drive
+    _bound = bound
 
 
 class RetryGroup:
@@ -547,14 +598,16 @@ class RetryGroup:
     def _ledger(self) -> Ledger | None:
         return self.handles[0]._ledger if self.handles else None
 
-    def _drive(self) -> None:
+    def drive(self) -> None:
+        """One round (:meth:`advance`), as a :class:`~paracore.shell.protocols.Driver`."""
         self.advance()
 
-    def _due(self) -> float | None:
+    def due(self) -> float | None:
+        """When the first member's retry falls due, or None."""
         due = [h._state.resubmit_at for h in self.handles if h._state.resubmit_at is not None]
         return min(due) if due else None
 
-    def _bound(self) -> float:
+    def bound(self) -> float:
         """The slowest member's bound, times the waves the array throttle makes."""
         if not self.handles:
             return 0.0
@@ -562,10 +615,15 @@ class RetryGroup:
         waves = -(-len(self.handles) // max(1, throttle))
         return max(h.wait_bound() for h in self.handles) * waves
 
-    def _handed(self, handles: Sequence[SubmitHandle]) -> None:
+    def handed(self, handles: Sequence[Handle]) -> None:
+        """These members' outcomes reached the caller."""
         ledger = self._ledger
         if ledger is not None:
-            ledger.collected(handles)
+            ledger.collected([h for h in handles if isinstance(h, SubmitHandle)])
+
+    # Names shell/plans.py still uses; removed once it moves to the public ones.
+    _drive = drive
+    _bound = bound
 
     def advance(self) -> None:
         """One round: look at every member, then resubmit the due ones in batches."""
@@ -616,7 +674,7 @@ class RetryGroup:
             ledger.flush()
 
 
-def _notes(handles: Iterable[SubmitHandle]) -> str:
+def _notes(handles: Iterable[Handle]) -> str:
     """The scheduler's complaints about these handles' jobs, one line each (or "")."""
     notes = dict.fromkeys(n for h in handles if (n := h.scheduler_note()))
     return "".join(f"\nthe scheduler: {note}" for note in notes)
@@ -644,7 +702,7 @@ def with_attempts(
 
 
 def gather(
-    handles: Iterable[Any],
+    handles: Iterable[Handle],
     *,
     timeout: float | None = None,
     return_exceptions: bool = False,
@@ -666,22 +724,17 @@ def gather(
     session = current_session()
     given = handles
     handles = list(handles)
-    drivers = list({id(d): d for d in (h._driver() for h in handles)}.values())
+    drivers = Drivers(handles)
 
     def advance_all() -> bool:
-        for driver in drivers:  # one round per group or map, not one per member
-            driver._drive()
+        drivers.drive()  # one round per group or map, not one per member
         bar.update()
-        return all(h._final for h in handles)
+        return all(h.final for h in handles)
 
-    def next_due() -> float | None:
-        due = [d for d in (driver._due() for driver in drivers) if d is not None]
-        return min(due) if due else None
-
-    limit = max((d._bound() for d in drivers), default=0.0) if timeout is None else timeout
+    limit = drivers.bound() if timeout is None else timeout
 
     def timed_out() -> JobTimeoutError:
-        unfinished = [h for h in handles if not h._final]
+        unfinished = [h for h in handles if not h.final]
         ids = [h.job_id for h in unfinished]
         return JobTimeoutError(
             f"{len(ids)} of {len(handles)} jobs unfinished after {limit:.0f} s"
@@ -701,16 +754,16 @@ def gather(
             sleep=sleep if sleep is not None else session.sleep,
             poll_s=poll_s,
             max_poll_s=max_poll_s,
-            next_due=next_due,
+            next_due=drivers.due,
             timed_out=timed_out,
         )
     out: list[Any] = []
-    handed: list[SubmitHandle] = []  # outcomes the caller received (a raised one included)
+    handed: list[Handle] = []  # outcomes the caller received (a raised one included)
     try:
         for handle in handles:
             handed.append(handle)
             try:
-                out.append(handle._outcome())
+                out.append(handle.outcome())
             except JobFailedError as error:
                 if not return_exceptions:
                     raise
@@ -720,11 +773,11 @@ def gather(
     return out
 
 
-def collected(handed: Sequence[Any]) -> None:
+def collected(handed: Sequence[Handle]) -> None:
     """Tell the run store which outcomes reached the caller (one write per group or map)."""
-    by_driver: dict[int, tuple[Any, list[Any]]] = {}
+    by_driver: dict[int, tuple[Driver, list[Handle]]] = {}
     for handle in handed:
-        driver = handle._driver()
+        driver = handle.driver()
         by_driver.setdefault(id(driver), (driver, []))[1].append(handle)
     for driver, members in by_driver.values():
-        driver._handed(members)
+        driver.handed(members)

@@ -57,8 +57,8 @@ from paracore.shell.submit import (
     key_fields,
     limits_for,
     parents_of,
-    resubmit,
     start_run,
+    submit_again,
 )
 from paracore.shell.waiting import MAX_POLL_S, wait_until
 
@@ -365,7 +365,7 @@ class PlanRun:
                 limits=limits_for(self._backend),
                 clock=self._clock,
                 sleep=self._sleep,
-                submit=resubmit,
+                submit=submit_again,
                 max_array_size=array_limit(self._backend),
                 parents=parents,
             )

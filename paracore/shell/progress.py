@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from paracore.shell.protocols import Handle
+
 __all__ = ["ProgressBar", "progress_wanted", "tally"]
 
 MIN_HANDLES = 2
@@ -25,7 +27,7 @@ def progress_wanted(progress: bool | None, count: int) -> bool:
     return count >= MIN_HANDLES and sys.stderr.isatty()
 
 
-def tally(handles: Sequence[Any]) -> dict[str, int]:
+def tally(handles: Sequence[Handle]) -> dict[str, int]:
     """How many of ``handles`` are done, failed, running and pending."""
     chunked = getattr(handles, "map", None)
     if chunked is not None and len(handles) == chunked.count:
@@ -37,16 +39,16 @@ def tally(handles: Sequence[Any]) -> dict[str, int]:
     return counts
 
 
-def _phase(handle: Any) -> str:
-    if handle._final:
-        return "failed" if handle._failed else "done"
+def _phase(handle: Handle) -> str:
+    if handle.final:
+        return "failed" if handle.failed else "done"
     return "running" if handle.state == "RUNNING" else "pending"
 
 
 class ProgressBar:
     """A rich progress bar over ``total`` handles, refreshed by :meth:`update` each round."""
 
-    def __init__(self, handles: Sequence[Any], *, enabled: bool, what: str = "tasks") -> None:
+    def __init__(self, handles: Sequence[Handle], *, enabled: bool, what: str = "tasks") -> None:
         self._handles = handles
         self._enabled = enabled
         self._what = what

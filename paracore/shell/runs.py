@@ -128,7 +128,8 @@ class RunLedger:
             data["resubmit_at"] = state.resubmit_at - self._clock() + time.time()
         return data
 
-    def _from_wall(self, data: Mapping[str, Any]) -> TaskState:
+    def from_wall(self, data: Mapping[str, Any]) -> TaskState:
+        """A task's state as the store keeps it, its times moved onto the session's clock."""
         data = dict(data)
         if data.get("resubmit_at") is not None:
             data["resubmit_at"] = data["resubmit_at"] - time.time() + self._clock()
@@ -136,7 +137,7 @@ class RunLedger:
 
     def changed(self, handle: SubmitHandle, ended: Attempt | None) -> None:
         """Remember a change; it is written at the next :meth:`flush`."""
-        self._pending.append((handle._index, self._to_wall(handle.lifecycle), _ended(ended)))
+        self._pending.append((handle.index, self._to_wall(handle.lifecycle), _ended(ended)))
 
     def flush(self) -> None:
         """Write every remembered change in one transaction."""
@@ -147,36 +148,36 @@ class RunLedger:
     def may_resubmit(self, handles: Sequence[SubmitHandle]) -> list[SubmitHandle]:
         """The handles whose resubmission lease this process now holds."""
         self.flush()
-        taken = set(self.store.lease(self.run_id, [h._index for h in handles], LEASE_S))
-        return [h for h in handles if h._index in taken]
+        taken = set(self.store.lease(self.run_id, [h.index for h in handles], LEASE_S))
+        return [h for h in handles if h.index in taken]
 
     def resubmitted(self, handles: Sequence[SubmitHandle]) -> None:
         """Record the new attempts (and release the leases)."""
         self.flush()
-        jobs = [(h._index, job_fields(h)) for h in handles]
+        jobs = [(h.index, job_fields(h)) for h in handles]
         self._known.update(self.store.resubmitted(self.run_id, jobs))
 
     def collected(self, handles: Sequence[SubmitHandle]) -> None:
         """These outcomes reached the user."""
         self.flush()
-        final = [h._index for h in handles if h.lifecycle.final]
+        final = [h.index for h in handles if h.lifecycle.final]
         if final:
             self.store.collected(self.run_id, final)
 
     def refresh(self, handles: Sequence[SubmitHandle]) -> None:
         """Take what another process changed (a retry it submitted, an outcome it read)."""
         versions = self.store.versions(self.run_id)
-        stale = [h for h in handles if versions.get(h._index, -1) > self._known.get(h._index, -1)]
+        stale = [h for h in handles if versions.get(h.index, -1) > self._known.get(h.index, -1)]
         if not stale:
             return
         rows = {row.idx: row for row in self.store.tasks(self.run_id)}
         for handle in stale:
-            row = rows[handle._index]
+            row = rows[handle.index]
             job = None
             if row.job_id is not None and row.job_id != handle.job_id:
                 job = self._job_for(row)
-            handle._replace(self._from_wall(row.state), job)
-            self._known[handle._index] = row.version
+            handle.restore(self.from_wall(row.state), job)
+            self._known[handle.index] = row.version
 
 
 # ---------------------------------------------------------------- re-attaching
@@ -221,12 +222,11 @@ def handles_for(
             limits=parts.limits,
             parents=parents,
             lifecycle=state,
+            ledger=ledger,
+            index=index,
         )
-        for job, state in zip(jobs, states, strict=True)
+        for index, (job, state) in enumerate(zip(jobs, states, strict=True))
     ]
-    for index, handle in enumerate(handles):
-        handle._index = index
-        handle._ledger = ledger
     if parts.kind == "map":
 
         def resubmit_many(indices: Sequence[int], attempt: AttemptResources) -> list[RunningJob]:
@@ -316,7 +316,7 @@ def attach_run(
         submit=submit,
     )
     jobs = [job_for(row) for row in rows]
-    states = [ledger._from_wall(row.state) for row in rows]
+    states = [ledger.from_wall(row.state) for row in rows]
     return handles_for(parts, jobs, states, ledger, parents)
 
 

@@ -184,10 +184,10 @@ def submit_once(
     return jobs
 
 
-def resubmit(
+def submit_again(
     backend: Backend, spec: ResolvedSpec, tasks: Sequence[Task], describes: Sequence[str]
 ) -> list[RunningJob]:
-    """A retry's submission (no dependencies: its parents already succeeded)."""
+    """Submit tasks of a recorded run again (a retry, or a re-attached run's resubmission)."""
     return submit_once(backend, spec, tasks, describes)
 
 
@@ -246,7 +246,7 @@ class RunRequest:
             labels=self.describes,
             limits=limits_for(self.backend),
             max_array_size=self.max_array_size,
-            submit=resubmit,
+            submit=submit_again,
         )
 
     def slices(self) -> list[slice]:
@@ -298,7 +298,7 @@ def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | 
         limits=limits_for(request.backend),
         clock=session.clock,
         sleep=session.sleep,
-        submit=resubmit,
+        submit=submit_again,
         max_array_size=request.max_array_size,
     )
 
@@ -527,7 +527,7 @@ def attach(run_id: str) -> list[SubmitHandle]:
         limits=limits_for(backend),
         clock=session.clock,
         sleep=session.sleep,
-        submit=resubmit,
+        submit=submit_again,
         max_array_size=array_limit(backend),
     )
 
