@@ -4,19 +4,23 @@ Each derives from :class:`ParacoreError` and also from the built-in that fits it
 can catch either ``paracore.ParacoreError`` or plain ``ValueError``/``RuntimeError``/
 ``TimeoutError``. Messages say what was wrong, where the value came from, and what would be
 accepted.
+
+This module is the bottom of the package: it imports nothing of paracore, so every layer can
+import it. That is why :class:`FailureClass`, which a :class:`JobFailedError` carries, is
+defined here; :mod:`paracore.core.failures` (where it is documented) re-exports it.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from typing import Any
-
-from paracore.core.failures import FailureClass
 
 __all__ = [
     "CommandFailedError",
     "ConfigError",
     "DependencyError",
+    "FailureClass",
     "JobFailedError",
     "JobTimeoutError",
     "KeywordError",
@@ -31,6 +35,25 @@ __all__ = [
     "StoreError",
     "SubmissionError",
 ]
+
+
+class FailureClass(str, enum.Enum):
+    """Why an attempt failed. The value is the name used in messages and configuration."""
+
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    NODE_FAILURE = "node_failure"
+    PREEMPTION = "preemption"
+    BOOT_FAILURE = "boot_failure"
+    CANCELLED = "cancelled"
+    USER_ERROR = "user_error"
+    SCHEDULER_UNREACHABLE = "scheduler_unreachable"
+    DEPENDENCY = "dependency"
+    LOST = "lost"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class ParacoreError(Exception):

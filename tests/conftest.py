@@ -1,4 +1,9 @@
-"""Test wiring for the real-Slurm integration tests (see docs/testing.md).
+"""Test wiring: Hypothesis's profiles, and the real-Slurm integration tests (docs/testing.md).
+
+Hypothesis runs under the profile named by ``$HYPOTHESIS_PROFILE``: ``ci`` (the same examples
+every run, no deadline, no health check about the machine's speed) or ``dev`` (random
+examples, Hypothesis's defaults). Without the variable it is ``ci`` when ``CI=true``, else
+``dev``; pytest's ``--hypothesis-profile`` overrides both.
 
 Tests marked ``@pytest.mark.slurm`` get the session fixture ``slurm_cluster`` added
 automatically. It makes sure a usable Slurm cluster answers on this machine: it uses one
@@ -8,7 +13,9 @@ If no cluster can be had, the tests are skipped with one line saying why, except
 (``CI=true``) where that is a failure.
 
 Environment:
-    CI=true                     never skip slurm tests: failing to get a cluster fails them
+    CI=true                     never skip slurm tests: failing to get a cluster fails them;
+                                Hypothesis's profile is ci unless HYPOTHESIS_PROFILE says
+    HYPOTHESIS_PROFILE=ci|dev   the Hypothesis profile
     PARACORE_SLURM_AUTOSTART=0  do not run scripts/local-slurm up from the tests
 """
 
@@ -23,6 +30,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI: the same examples on every run, so a red build is reproducible and never depends on the
+# draw. Deadlines and the too_slow health check time the machine, not the code: too_slow fails
+# when the first 10 valid examples take over 1 s to draw (5 x the 200 ms deadline), and
+# job_specs() draws them in 50-70 ms on an idle machine, so it fails only when the machine is
+# 15-20 times slower, as under `pytest -n 4` on two cores shared with other jobs. A test that
+# hangs is still stopped by pytest-timeout. The health checks about the strategies themselves
+# (filter_too_much, data_too_large, large_base_example, ...) stay on.
+settings.register_profile(
+    "ci",
+    derandomize=True,  # implies database=None: nothing is read from or written to .hypothesis/
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    max_examples=100,  # Hypothesis's default; tests that need more or fewer say so
+    print_blob=True,  # a failure prints the @reproduce_failure line
+)
+# Development: Hypothesis's defaults, new random examples each run, failures kept in
+# .hypothesis/ and replayed first next time.
+settings.register_profile("dev", settings.get_profile("default"))
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
+)
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_SLURM = REPO / "scripts" / "local-slurm"

@@ -150,18 +150,25 @@ def resource_keywords() -> st.SearchStrategy[dict]:
     )
 
 
+# Names the job's own shell sets, so an overlay must not: Slurm's and submitit's variables, and
+# bash's own.
+_RESERVED_ENV_PREFIXES = ("SLURM_", "SUBMITIT_")
+_RESERVED_ENV_NAMES = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "__rc"})
+
+
+def _unreserved(name: str) -> str:
+    """``name``, or ``name`` with an ``X`` in front if the job's shell sets it (no rejection)."""
+    reserved = name.startswith(_RESERVED_ENV_PREFIXES) or name in _RESERVED_ENV_NAMES
+    return f"X{name}" if reserved else name
+
+
 def env_names() -> st.SearchStrategy[str]:
-    """Environment variable names (shell-style identifiers)."""
+    """Environment variable names (shell-style identifiers), none that the job's shell sets."""
     return st.builds(
         str.__add__,
         st.sampled_from(_ENV_NAME_FIRST),
         st.text(alphabet=_ENV_NAME_REST, max_size=10),
-    ).filter(
-        lambda name: (
-            not name.startswith(("SLURM_", "SUBMITIT_"))
-            and name not in {"_", "SHLVL", "PWD", "OLDPWD", "__rc"}
-        )  # bash's own variables
-    )
+    ).map(_unreserved)
 
 
 def env_values() -> st.SearchStrategy[str]:
@@ -199,11 +206,16 @@ def tag_maps() -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(st.sampled_from(_TAG_NAMES), st.text(max_size=12), max_size=4)
 
 
+def _not_blank(name: str) -> str:
+    """``name``, or ``name`` with an ``x`` added if it is only whitespace (no rejection)."""
+    return name if name.strip() else f"{name}x"
+
+
 def namings() -> st.SearchStrategy[Naming]:
     """Valid Naming values: explicit name, template, tags and max_len in any combination."""
     return st.builds(
         Naming,
-        job_name=_given_or_cleared(any_text_names().filter(lambda s: s.strip() != "")),
+        job_name=_given_or_cleared(any_text_names().map(_not_blank)),
         template=_given_or_cleared(templates()),
         tags=tag_maps(),
         max_len=st.one_of(st.just(NOT_GIVEN), st.integers(16, 1024)),

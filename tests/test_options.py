@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import paracore as pc
-import paracore.shell.config_files as config_files
+import paracore.shell.config_layers as config_layers
 from paracore.core.options import SubmitOptions
 from paracore.shell.config_files import settle_options
 
@@ -60,13 +60,13 @@ def test_the_configuration_is_read_once_per_run_cmd(
 ) -> None:
     """run_cmd reads the configuration files once (the store's folder comes with the options)."""
     reads: list[object] = []
-    real = config_files.load_layers
+    real = config_layers.load_layers
 
     def counted(*args: object, **kwargs: object) -> object:
         reads.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(config_files, "load_layers", counted)
+    monkeypatch.setattr(config_layers, "load_layers", counted)
     (project / "paracore.yaml").write_text("resume: auto\n")
     assert pc.run_cmd("true", backend="local").result(timeout=60).returncode == 0
     assert len(reads) == 1

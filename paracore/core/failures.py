@@ -3,7 +3,8 @@
 :func:`classify` maps what ``sacct`` says about a finished job (state, exit code, reason) and,
 where the scheduler leaves it only there, the tail of the job's stderr, to exactly one
 :class:`FailureClass`. It is total: every input maps to one class, and anything unknown maps
-to :attr:`FailureClass.UNKNOWN`, which no default policy retries.
+to :attr:`FailureClass.UNKNOWN`, which no default policy retries. (The enum is defined in
+:mod:`paracore.errors`, which imports nothing of paracore, and re-exported here.)
 
 Facts it relies on (Slurm 22.05):
 
@@ -18,7 +19,7 @@ Facts it relies on (Slurm 22.05):
 
 from __future__ import annotations
 
-import enum
+from paracore.errors import FailureClass
 
 __all__ = [
     "DEFAULT_RETRY_ON",
@@ -27,25 +28,6 @@ __all__ = [
     "classify",
     "state_word",
 ]
-
-
-class FailureClass(str, enum.Enum):
-    """Why an attempt failed. The value is the name used in messages and configuration."""
-
-    TIMEOUT = "timeout"
-    OUT_OF_MEMORY = "out_of_memory"
-    NODE_FAILURE = "node_failure"
-    PREEMPTION = "preemption"
-    BOOT_FAILURE = "boot_failure"
-    CANCELLED = "cancelled"
-    USER_ERROR = "user_error"
-    SCHEDULER_UNREACHABLE = "scheduler_unreachable"
-    DEPENDENCY = "dependency"
-    LOST = "lost"
-    UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 DEFAULT_RETRY_ON: frozenset[FailureClass] = frozenset(

@@ -75,9 +75,11 @@ class Session:
     def store(self, folder: Path | None = None) -> RunStore:
         """The run store in ``folder`` (default: the configured one), opened once per folder."""
         if folder is None:
-            from paracore.shell.config_files import resolve, store_folder
+            from paracore.shell.config_layers import resolve_in, store_folder
 
-            folder = store_folder(resolve(environ=self.environ))
+            # The project's root is searched up to the current session's $HOME, as
+            # paracore.shell.config_files.store_folder does.
+            folder = store_folder(resolve_in(self.environ), current_session().environ)
         folder = Path(folder)
         if folder not in self._stores:
             from paracore.shell.store import RunStore
