@@ -6,13 +6,17 @@ every step, then submits them in topological order with ``afterok`` dependencies
 returns a :class:`~paracore.shell.plans.PlanRun`. Each step's resources go through the same
 layers as the convenience API's keywords (call, preset, configuration files, built-in
 defaults), so a profile's defaults show in ``describe`` and reach the scheduler.
+
+A :class:`Plan` is a value and reads no file itself: :func:`resolve_plan` reads the
+configuration for its steps, and the Plan's methods take that reading as ``resolved=``
+(calling :func:`resolve_plan` only when it is not given).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 import attrs
 
@@ -47,7 +51,17 @@ from paracore.shell.config_files import resolve, settle_options
 from paracore.shell.plans import PlanRun, prepare_steps, submit_plan
 from paracore.shell.submit import prepared
 
-__all__ = ["Chain", "Parallel", "Plan", "PlanDescription", "PlanRun", "Result", "Step"]
+__all__ = [
+    "Chain",
+    "Parallel",
+    "Plan",
+    "PlanDescription",
+    "PlanRun",
+    "ResolvedStep",
+    "Result",
+    "Step",
+    "resolve_plan",
+]
 
 _ALIASES: dict[str, str] = {
     **FLAT_ALIASES,  # time, cpus, mem
@@ -100,7 +114,7 @@ def _placeholder(work: CallWork | CommandWork | MapWork) -> Payload:
     return Call(work.fn, work.args, work.kwargs)
 
 
-def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpec, SubmitOptions]:
+def step_spec(plan: str, step: Step) -> tuple[JobSpec, SubmitOptions]:
     """The step's spec through the configuration layers, named ``<plan>.<step>`` unless its
     resources name it, tagged with both; and its submission's options."""
     payload = _placeholder(step.work)
@@ -115,8 +129,23 @@ def step_spec(plan: str, step: Step, backend: str | None = None) -> tuple[JobSpe
         spec, options = build_spec(payload, step_keywords(step.name, step.resources))
     if spec.naming.job_name is NOT_GIVEN:
         spec = with_name(f"{plan}.{step.name}", spec)
-    spec = with_tags({"plan": plan, "step": step.name}, spec)
-    return (spec if backend is None else with_backend(backend, spec)), options
+    return with_tags({"plan": plan, "step": step.name}, spec), options
+
+
+@attrs.frozen
+class ResolvedStep:
+    """A step's spec through the configuration layers (no backend chosen yet) and its
+    submission's options (where its values came from, whether to check it)."""
+
+    spec: JobSpec
+    options: SubmitOptions = attrs.field(factory=SubmitOptions, eq=False)
+
+
+Resolved: TypeAlias = Mapping[str, ResolvedStep]
+
+
+def _on(backend: str | None, spec: JobSpec) -> JobSpec:
+    return spec if backend is None else with_backend(backend, spec)
 
 
 @attrs.frozen
@@ -161,6 +190,8 @@ class Plan:
 
     Plans are values: building one checks it (unique step names, known names in ``after``
     and Result, no cycle, no empty group), and describing or submitting never changes it.
+    A plan reads no configuration file itself: :func:`resolve_plan` does, and ``specs``,
+    ``describe`` and ``checked`` take its reading as ``resolved=`` (read then if not given).
     """
 
     name: str
@@ -175,23 +206,33 @@ class Plan:
         """The steps in the order they are written."""
         return self.graph.steps
 
-    def specs(self, *, backend: str | None = None) -> dict[str, ResolvedSpec]:
+    def specs(
+        self, *, backend: str | None = None, resolved: Resolved | None = None
+    ) -> dict[str, ResolvedSpec]:
         """Each step's spec as it will be submitted (configuration files and built-in
-        defaults applied), by step name."""
-        return {s.name: resolve_spec(step_spec(self.name, s, backend)[0]) for s in self.graph.steps}
+        defaults applied), by step name; ``resolved`` is :func:`resolve_plan`'s reading."""
+        resolved = resolve_plan(self) if resolved is None else resolved
+        return {s.name: resolve_spec(_on(backend, resolved[s.name].spec)) for s in self.graph.steps}
 
-    def describe(self, *, file: IO[str] | None = None, show: bool = True) -> PlanDescription:
+    def describe(
+        self,
+        *,
+        file: IO[str] | None = None,
+        show: bool = True,
+        resolved: Resolved | None = None,
+    ) -> PlanDescription:
         """Print the plan as a tree (planit's layout) with each step's walltime and
         resources, the critical path (``*``), the best-case total (queueing not counted) and
-        the requested core- and GPU-hours, in all and on the critical path; return them."""
-        specs = self.specs()
+        the requested core- and GPU-hours, in all and on the critical path; return them.
+        ``resolved`` is :func:`resolve_plan`'s reading of the configuration."""
+        specs = self.specs(resolved=resolved)
         minutes = {n: float(s.resources.time_min or 0) for n, s in specs.items()}
         costs = {
             s.name: Cost.of(
                 s.tasks,
                 minutes[s.name],
-                specs[s.name].resources.cpus_per_task or 1,
-                specs[s.name].resources.gpus or 0,
+                int(specs[s.name].resources.cpus_per_task),  # type: ignore[arg-type]
+                g if isinstance(g := specs[s.name].resources.gpus, int) else 0,
             )
             for s in self.graph.steps
         }
@@ -217,17 +258,24 @@ class Plan:
         )
 
     def checked(
-        self, *, backend: str | None = None, validate: bool | None = None
+        self,
+        *,
+        backend: str | None = None,
+        validate: bool | None = None,
+        resolved: Resolved | None = None,
     ) -> dict[str, tuple[ResolvedSpec, Backend]]:
-        """Each step's spec resolved and checked for its backend (against the live cluster
-        unless ``validate`` is False, or the configuration says so when it is None), by step
-        name; nothing is submitted. The first bad value in any step raises."""
+        """Each step's spec checked for its backend (against the live cluster unless
+        ``validate`` is False, or the configuration says so when it is None), by step name;
+        nothing is submitted. The first bad value in any step raises. ``resolved`` is
+        :func:`resolve_plan`'s reading of the configuration."""
+        resolved = resolve_plan(self) if resolved is None else resolved
         checked = {}
         for step in self.graph.steps:
-            spec, options = step_spec(self.name, step, backend)
-            if validate is not None:
-                options = attrs.evolve(options, validate=validate)
-            checked[step.name] = prepared(spec, options)
+            got = resolved[step.name]
+            options = (
+                got.options if validate is None else attrs.evolve(got.options, validate=validate)
+            )
+            checked[step.name] = prepared(_on(backend, got.spec), options)
         return checked
 
     def submit(
@@ -258,6 +306,23 @@ class Plan:
         work = prepare_steps(self.graph, checked)
         first = next(iter(checked.values()))[1]
         return submit_plan(self.graph, work, backend=first, resume=mode)
+
+
+def resolve_plan(plan: Plan) -> dict[str, ResolvedStep]:
+    """Each step's spec through the configuration layers (call keywords, preset, the
+    configuration files), by step name: where a plan's configuration is read.
+
+    :class:`Plan` stays a value that reads nothing itself: its methods take this reading as
+    ``resolved=`` and call this function only when none is given (so ``plan.describe()``
+    just works). Pass one reading to several of them to read the files once. The reading is
+    here, beside the keywords it translates as the convenience API does, not in the shell,
+    which never imports the API.
+    """
+    out = {}
+    for step in plan.graph.steps:
+        spec, options = step_spec(plan.name, step)
+        out[step.name] = ResolvedStep(spec, options)
+    return out
 
 
 def _print(

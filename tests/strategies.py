@@ -562,3 +562,18 @@ def plan_trees(draw: st.DrawFn, max_steps: int = 8, with_after: bool = True) -> 
         return draw(st.sampled_from([Chain, Parallel]))(*parts)
 
     return build(0, count)
+
+
+@st.composite
+def plan_dags(draw: st.DrawFn, max_steps: int = 7) -> tuple[tuple[str, ...], dict[str, tuple]]:
+    """A plan's DAG as (topological order, parents by step): steps s0, s1, ..., each after
+    any of the steps before it (so any DAG, not only Chain/Parallel trees)."""
+    count = draw(st.integers(min_value=1, max_value=max_steps))
+    names = tuple(f"s{i}" for i in range(count))
+    parents = {
+        name: tuple(sorted(draw(st.sets(st.sampled_from(names[:i]), max_size=3)), key=names.index))
+        if i
+        else ()
+        for i, name in enumerate(names)
+    }
+    return names, parents

@@ -27,9 +27,6 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "paracore/backends/slurm/executor.py": frozenset(
         {"_executor", "_make_submission_file_text", "_submit_command", "_submitit_command_str"}
     ),
-    # Being rewritten on another branch; it moves to the public names there, and this entry
-    # is removed when that branch is merged. None: every private access is allowed.
-    "paracore/shell/plans.py": None,
 }
 
 

@@ -24,7 +24,9 @@ from paracore.core.workflow import (
     topological_order,
     total_cost,
 )
+from paracore.shell import config_files
 from paracore.shell.session import current_session
+from paracore.workflow import resolve_plan
 from tests.strategies import plan_trees
 from tests.workflow_steps import add, fail_until, make, noop, square_all, times
 
@@ -327,6 +329,32 @@ def test_describe_takes_a_profiles_defaults(here: Path, monkeypatch: pytest.Monk
     assert found.cost.core_hours == pytest.approx(2 * 2)
 
 
+def test_a_plan_reads_the_configuration_only_through_resolve_plan(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given resolve_plan's reading, describe, specs and checked read no file; without it,
+    each reads the files as they are now."""
+    project = here / "paracore.yaml"
+    project.write_text("active_cluster: lab\nclusters:\n  lab:\n    slurm:\n      time_min: 30\n")
+    plan = pc.Plan("p", pc.Chain(pc.Step("a", noop), pc.Step("b", noop, {"time_min": 90})))
+    resolved = resolve_plan(plan)
+    project.write_text("active_cluster: lab\nclusters:\n  lab:\n    slurm:\n      time_min: 45\n")
+    assert plan.describe(show=False).minutes == {"a": 45, "b": 90}
+
+    def unread(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a configuration file was read")
+
+    monkeypatch.setattr(config_files, "load_layers", unread)
+    assert plan.describe(show=False, resolved=resolved).minutes == {"a": 30, "b": 90}
+    assert plan.specs(resolved=resolved)["a"].resources.time_min == 30
+    checked = plan.checked(backend="inprocess", validate=False, resolved=resolved)
+    assert {name: b.name for name, (_s, b) in checked.items()} == {
+        "a": "inprocess",
+        "b": "inprocess",
+    }
+    assert checked["a"][0].resources.time_min == 30
+
+
 # ---------------------------------------------------------------- runs on this machine
 
 SMALL = {"time_min": 5, "mem_gb": 0.5}
@@ -431,6 +459,7 @@ def test_resubmitting_runs_only_the_failed_step_and_its_downstream(here: Path) -
     first = _failing_plan(marker).submit(backend="local")
     with pytest.raises(pc.StepFailedError):
         first.wait(timeout=120)
+    assert first["side"].result(timeout=120) == [0, 1, 2]  # the branch beside bad has ended
     store = current_session().store()
     runs_before = len(store.runs())
     marker.touch()

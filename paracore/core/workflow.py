@@ -32,6 +32,7 @@ __all__ = [
     "Result",
     "Step",
     "critical_path",
+    "descendants",
     "downstream",
     "format_minutes",
     "graph_of",
@@ -375,10 +376,18 @@ def _cycle(waiting: Mapping[str, set[str]]) -> list[str]:
 
 def downstream(graph: Graph, names: Iterable[str]) -> tuple[str, ...]:
     """Every step that waits, directly or not, on one of ``names`` (topological order)."""
+    return descendants(graph.order, graph.parents, names)
+
+
+def descendants(
+    order: Sequence[str], parents: Mapping[str, Sequence[str]], names: Iterable[str]
+) -> tuple[str, ...]:
+    """Every name of ``order`` (a topological order) that waits, directly or not, on one of
+    ``names``, in that order."""
     hit = set(names)
     found: list[str] = []
-    for name in graph.order:
-        if name not in hit and hit & set(graph.parents[name]):
+    for name in order:
+        if name not in hit and hit.intersection(parents[name]):
             hit.add(name)
             found.append(name)
     return tuple(found)

@@ -516,14 +516,6 @@ class SubmitHandle:
         """Cancel the current attempt (``scancel``) and stop any further retries."""
         self._feed(CancelRequested(), self._clock())
 
-    # Names shell/plans.py still uses; removed once it moves to the public ones.
-    _final = final
-    _failed = failed
-    _outcome = outcome
-
-    def _driver(self) -> RetryGroup | _Alone:
-        return self._group if self._group is not None else self._alone
-
 
 class _Alone:
     """The driver of a handle outside any group: the handle by itself."""
@@ -550,10 +542,6 @@ class _Alone:
         ledger = self.handle._ledger
         if ledger is not None:
             ledger.collected([h for h in handles if isinstance(h, SubmitHandle)])
-
-    # Names shell/plans.py still uses; removed once it moves to the public ones.
-    _drive = drive
-    _bound = bound
 
 
 class RetryGroup:
@@ -620,10 +608,6 @@ class RetryGroup:
         ledger = self._ledger
         if ledger is not None:
             ledger.collected([h for h in handles if isinstance(h, SubmitHandle)])
-
-    # Names shell/plans.py still uses; removed once it moves to the public ones.
-    _drive = drive
-    _bound = bound
 
     def advance(self) -> None:
         """One round: look at every member, then resubmit the due ones in batches."""

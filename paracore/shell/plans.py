@@ -7,6 +7,8 @@ and the run carrying it, so submitting the same plan again re-uses steps that co
 re-attaches to steps still in flight, and submits anew the failed, cancelled and changed
 ones with everything downstream of them. On a backend without scheduler dependencies (the
 local machine), a step is submitted once its parents succeeded, as the run is waited on.
+Those decisions are the pure :mod:`paracore.core.plan_state`; :class:`PlanRun` carries them
+out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,30 @@ from paracore.core.digest import content_key
 from paracore.core.lifecycle import TaskState, wait_bound
 from paracore.core.names import sanitize
 from paracore.core.options import SubmitOptions
+from paracore.core.plan_state import (
+    Adopt,
+    Cancel,
+    CancelRequested,
+    Discard,
+    Earlier,
+    Effect,
+    Event,
+    Failure,
+    Finish,
+    Found,
+    Observed,
+    Outcome,
+    Phase,
+    PlanState,
+    RecordPlan,
+    RecordStep,
+    StartFailed,
+    StepSeen,
+    Submit,
+    SubmitFailed,
+    Submitted,
+    plan_step,
+)
 from paracore.core.resolved import ResolvedSpec
 from paracore.core.spec import Call, Command, Payload
 from paracore.core.workflow import (
@@ -34,11 +60,9 @@ from paracore.core.workflow import (
     Graph,
     MapWork,
     Result,
-    downstream,
     results_in,
 )
 from paracore.errors import (
-    DependencyError,
     JobFailedError,
     JobTimeoutError,
     PlanError,
@@ -48,9 +72,10 @@ from paracore.errors import (
 from paracore.runtime.results import SavedResult, SavedResults, StepCall, replaced
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.handle import SubmitHandle, collected
+from paracore.shell.protocols import Drivers
 from paracore.shell.runs import attach_run
 from paracore.shell.session import current_session
-from paracore.shell.store import PlanRow, RunStore
+from paracore.shell.store import PlanRow, PlanStepRow, RunStore
 from paracore.shell.submit import (
     RunRequest,
     array_limit,
@@ -190,13 +215,6 @@ def prepare_steps(
 # ---------------------------------------------------------------- the run
 
 
-WAITING = "waiting"  # not submitted yet: its parents are still running (local backends)
-NOT_RUN = "not run"  # a parent failed, or the plan was cancelled first
-FAILED = "failed"
-SUCCEEDED = "succeeded"
-RUNNING = "running"
-
-
 @attrs.frozen
 class StepStatus:
     """One row of :meth:`PlanRun.status`."""
@@ -207,6 +225,13 @@ class StepStatus:
     jobs: str
     attempts: int
     scheduler: str
+
+
+_STYLES = {
+    Phase.SUCCEEDED.value: "green",
+    Phase.FAILED.value: "red",
+    Phase.NOT_RUN.value: "yellow",
+}
 
 
 @attrs.frozen
@@ -232,9 +257,8 @@ class PlanStatus:
         table = Table(title=f"plan {self.plan}")
         for head in ("step", "state", "scheduler", "how", "attempts", "jobs"):
             table.add_column(head)
-        style = {SUCCEEDED: "green", FAILED: "red", NOT_RUN: "yellow"}
         for row, cells in zip(self.rows, self._cells(), strict=True):
-            table.add_row(*cells, style=style.get(row.state))
+            table.add_row(*cells, style=_STYLES.get(row.state))
         return table
 
 
@@ -247,7 +271,12 @@ def _job_ids(handles: Sequence[SubmitHandle]) -> str:
 
 class PlanRun:
     """A submitted plan: the handles of each step (``run["train"]``), :meth:`wait`,
-    :meth:`status` and :meth:`cancel`."""
+    :meth:`status` and :meth:`cancel`.
+
+    What happens to the steps is decided by :func:`paracore.core.plan_state.plan_step`; the
+    run feeds it what it observes (an earlier submission's jobs, a submission, the handles'
+    outcomes, a cancel) and carries out its effects (submit, cancel, record in the store).
+    """
 
     def __init__(
         self,
@@ -267,10 +296,12 @@ class PlanRun:
         self._clock = session.clock
         self._sleep = session.sleep
         self._queue_allowance_s = session.queue_allowance_s
-        self._handles: dict[str, list[SubmitHandle]] = {}
-        self._how: dict[str, str] = {}
-        self._run_ids: dict[str, str | None] = {}
-        self._cancelled = False
+        self._state = PlanState.new(
+            graph.order, graph.parents, schedules_dependencies=backend.schedules_dependencies
+        )
+        self._handles: dict[str, list[SubmitHandle]] = {name: [] for name in graph.order}
+        self._earlier: dict[str, list[SubmitHandle]] = {}
+        self._finish: Finish | None = None
         # this machine's jobs are cheap to look at, and its waiting steps are submitted
         # only when looked at: look often; a scheduler is asked at most every 2 s
         local = not backend.schedules_dependencies
@@ -285,13 +316,14 @@ class PlanRun:
     @property
     def how(self) -> Mapping[str, str]:
         """Per step, how this submission got it: ``submitted``, ``reused`` (it had completed),
-        ``attached`` (it was in flight) or ``waiting`` (submitted once its parents succeed)."""
-        return dict(self._how)
+        ``attached`` (it was in flight), ``waiting`` (submitted once its parents succeed) or
+        ``not run``."""
+        return {step.name: step.how_text for step in self._state.steps}
 
     @property
     def run_ids(self) -> Mapping[str, str | None]:
         """Per step, the run of the store that carries it (``paracore show <id>``)."""
-        return dict(self._run_ids)
+        return {step.name: step.run_id for step in self._state.steps}
 
     def submitted(self, name: str) -> list[SubmitHandle]:
         """The handles of step ``name`` so far, without waiting ([] while it waits for its
@@ -302,53 +334,57 @@ class PlanRun:
     def __repr__(self) -> str:
         return f"PlanRun(plan={self.name!r}, plan_id={self.plan_id!r})"
 
+    # -------------------------------------------------------------- the state machine
+
+    def _feed(self, event: Event) -> None:
+        """Step the plan's state and carry out the effects."""
+        self._state, effects = plan_step(self._state, event)
+        for effect in effects:
+            self._apply(effect)
+
+    def _apply(self, effect: Effect) -> None:
+        if isinstance(effect, Submit):
+            self._submit(effect.step, effect.after)
+        elif isinstance(effect, Adopt):
+            self._handles[effect.step] = self._earlier.pop(effect.step)
+        elif isinstance(effect, Discard):
+            _cancel(self._earlier.pop(effect.step, []))
+        elif isinstance(effect, Cancel):
+            _cancel([h for name in effect.steps for h in self._handles[name]])
+        elif isinstance(effect, RecordPlan):
+            self._record_plan()
+        elif isinstance(effect, RecordStep):
+            step = self._state.step(effect.step)
+            if self._store is not None:
+                self._store.plan_step_run(self.plan_id, step.name, str(step.run_id), step.how_text)
+        else:
+            self._finish = effect
+
     # -------------------------------------------------------------- submitting
 
     def _start(self, previous: PlanRow | None) -> None:
-        """Re-use, re-attach or submit every step, in topological order; all or nothing."""
+        """Find every step's earlier run, in topological order, and re-use, re-attach or
+        submit it as the state decides; all or nothing."""
         before = {row.step: row for row in previous.steps} if previous else {}
         try:
             for name in self.graph.order:
-                self._place(name, before.get(name))
+                self._feed(Found(name, self._find(name, before.get(name))))
         except BaseException:
-            self._cancel_submitted()
+            self._feed(StartFailed())
             raise
-        if self._store is not None:
-            self._store.insert_plan(
-                self.plan_id,
-                name=self.name,
-                backend=self._backend.name,
-                graph={"order": list(self.graph.order), "parents": dict(self.graph.parents)},
-                steps=[
-                    (n, self._work[n].key, self._run_ids.get(n), self._how[n])
-                    for n in self.graph.order
-                ],
-            )
 
-    def _place(self, name: str, before: Any) -> None:
-        parents = self.graph.parents[name]
-        carried_over = all(self._how[p] in ("reused", "attached") for p in parents)
-        if before is not None and before.run_id:
-            handles = self._attach(name, before.run_id)
-            if handles is not None:
-                same = before.step_key == self._work[name].key
-                verdict = self._verdict(handles)
-                if same and carried_over and verdict != FAILED:
-                    self._handles[name] = handles
-                    self._how[name] = "reused" if verdict == SUCCEEDED else "attached"
-                    self._run_ids[name] = before.run_id
-                    return
-                for handle in handles:  # in flight, but changed or its parents run again
-                    if not handle._final:
-                        handle.cancel()
-        if self._backend.schedules_dependencies or all(
-            self._state(p) == SUCCEEDED for p in parents
-        ):
-            self._submit(name, "submitted")
-        else:
-            self._how[name] = WAITING
-            self._handles[name] = []
-            self._run_ids[name] = None
+    def _find(self, name: str, before: PlanStepRow | None) -> Earlier | None:
+        """What the earlier submission left for the step: its jobs, re-attached, if still
+        known (kept aside until the state adopts or discards them)."""
+        if before is None or not before.run_id:
+            return None
+        handles = self._attach(name, before.run_id)
+        if handles is None:
+            return None
+        self._earlier[name] = handles
+        Drivers(handles).drive()
+        outcome, _active = _seen(handles)
+        return Earlier(before.run_id, before.step_key == self._work[name].key, outcome)
 
     def _attach(self, name: str, run_id: str) -> list[SubmitHandle] | None:
         """The handles of the run an earlier submission left for this step, if still known."""
@@ -372,65 +408,52 @@ class PlanRun:
         except StoreError:  # its files were removed (paracore rm/gc): submit it anew
             return None
 
-    def _verdict(self, handles: Sequence[SubmitHandle]) -> str:
-        _drive(handles)
-        if any(h._failed for h in handles):
-            return FAILED
-        return SUCCEEDED if all(h._final for h in handles) else RUNNING
-
-    def _submit(self, name: str, how: str) -> None:
+    def _submit(self, name: str, after: Sequence[str]) -> None:
         work = self._work[name]
-        parents = [h for p in self.graph.parents[name] for h in self._handles[p]]
-        waits_on, after = parents_of(parents, self._backend)
-        size = 1 if work.kind == "job" else array_limit(work.backend)
-        request = RunRequest(work.kind, work.spec, work.backend, work.tasks, work.labels, size)
-        handles = start_run(
-            request,
-            parents=waits_on,
-            after=list(dict.fromkeys(after)),
-            options=SubmitOptions(resume="never"),
-        )
-        ledger = handles[0]._ledger if handles else None
+        parents = [h for p in after for h in self._handles[p]]
+        try:
+            waits_on, ids = parents_of(parents, self._backend)
+            size = 1 if work.kind == "job" else array_limit(work.backend)
+            request = RunRequest(work.kind, work.spec, work.backend, work.tasks, work.labels, size)
+            handles = start_run(
+                request,
+                parents=waits_on,
+                after=list(dict.fromkeys(ids)),
+                options=SubmitOptions(resume="never"),
+            )
+        except BaseException:
+            self._feed(SubmitFailed(name))
+            raise
+        ledger = handles[0].ledger if handles else None
         self._handles[name] = handles
-        self._how[name] = how
-        self._run_ids[name] = getattr(ledger, "run_id", None)
+        self._feed(Submitted(name, getattr(ledger, "run_id", None)))
 
-    def _cancel_submitted(self) -> None:
-        for name, how in self._how.items():
-            if how == "submitted":
-                for handle in self._handles.get(name, []):
-                    handle.cancel()
+    def _record_plan(self) -> None:
+        if self._store is None:
+            return
+        self._store.insert_plan(
+            self.plan_id,
+            name=self.name,
+            backend=self._backend.name,
+            graph={"order": list(self.graph.order), "parents": dict(self.graph.parents)},
+            steps=[
+                (s.name, self._work[s.name].key, s.run_id, s.how_text) for s in self._state.steps
+            ],
+        )
 
     # -------------------------------------------------------------- watching
 
-    def _state(self, name: str) -> str:
-        """``waiting``, ``not run``, ``running``, ``succeeded`` or ``failed``."""
-        how = self._how.get(name)
-        if how in (WAITING, NOT_RUN):
-            return str(how)
-        handles = self._handles[name]
-        failed = [h for h in handles if h._failed]
-        if failed:
-            return NOT_RUN if all(_blocked(h) for h in failed) else FAILED
-        return SUCCEEDED if all(h._final for h in handles) else RUNNING
-
     def _advance(self) -> bool:
-        """One round: look at every unfinished step once, submit the waiting steps whose
-        parents succeeded; True once every step has an outcome."""
-        _drive([h for hs in self._handles.values() for h in hs if not h._final])
-        for name in self.graph.order:
-            if self._how[name] != WAITING:
-                continue
-            states = [self._state(p) for p in self.graph.parents[name]]
-            if self._cancelled or any(s in (FAILED, NOT_RUN) for s in states):
-                self._how[name] = NOT_RUN
-            elif all(s == SUCCEEDED for s in states):
-                self._submit(name, "submitted")
-                if self._store is not None:
-                    self._store.plan_step_run(
-                        self.plan_id, name, str(self._run_ids[name]), "submitted"
-                    )
-        return all(self._state(n) in (SUCCEEDED, FAILED, NOT_RUN) for n in self.graph.order)
+        """One round: look at every step with unfinished jobs once (the state submits the
+        waiting steps whose parents succeeded); True once the plan is final."""
+        Drivers([h for hs in self._handles.values() for h in hs if not h.final]).drive()
+        seen = tuple(
+            StepSeen(step.name, *_seen(self._handles[step.name]))
+            for step in self._state.steps
+            if step.active
+        )
+        self._feed(Observed(seen))
+        return self._finish is not None
 
     def _bound(self) -> float:
         """How long :meth:`wait` waits by default: every step in turn, each for as long as
@@ -439,7 +462,7 @@ class PlanRun:
         for name in self.graph.order:
             handles = self._handles.get(name) or []
             if handles:
-                total += max(d._bound() for d in (h._driver() for h in handles))
+                total += Drivers(handles).bound()
             else:
                 spec = self._work[name].spec
                 state = TaskState(policy=spec.retry, resources=spec.attempt)
@@ -448,27 +471,25 @@ class PlanRun:
 
     def _failure(self) -> StepFailedError | None:
         """The error of the first step (in topological order) that failed for good."""
-        for name in self.graph.order:
-            if self._state(name) != FAILED:
-                continue
-            handle = next(h for h in self._handles[name] if h._failed and not _blocked(h))
-            try:
-                handle._outcome()
-            except JobFailedError as error:
-                return self._step_error(name, error)
+        failure = self._state.failure()
+        if failure is None:
+            return None
+        handle = next(h for h in self._handles[failure.step] if h.failed and not h.blocked)
+        try:
+            handle.outcome()
+        except JobFailedError as error:
+            return self._step_error(failure, error)
         return None
 
-    def _step_error(self, name: str, error: JobFailedError) -> StepFailedError:
-        not_run = downstream(self.graph, [name])
-        running = [n for n in self.graph.order if self._state(n) in (RUNNING, WAITING)]
-        running = [n for n in running if n not in not_run]
-        lines = [f"plan {self.name!r}: step {name!r} failed: {error}"]
+    def _step_error(self, failure: Failure, error: JobFailedError) -> StepFailedError:
+        not_run = failure.not_run
+        lines = [f"plan {self.name!r}: step {failure.step!r} failed: {error}"]
         lines.append("will not run: " + (", ".join(not_run) if not_run else "(nothing)"))
-        if running:
-            lines.append("still running (not affected): " + ", ".join(running))
+        if failure.running:
+            lines.append("still running (not affected): " + ", ".join(failure.running))
         failed = StepFailedError(
             "\n".join(lines),
-            step=name,
+            step=failure.step,
             not_run=not_run,
             job_id=error.job_id,
             state=error.state,
@@ -495,13 +516,13 @@ class PlanRun:
 
         def advance() -> bool:
             finished = self._advance()
-            failure = None if self._cancelled else self._failure()
+            failure = None if self._state.cancel_requested else self._failure()
             if failure is not None:
                 raise failure
             return finished
 
         def timed_out() -> JobTimeoutError:
-            left = [n for n in self.graph.order if self._state(n) in (RUNNING, WAITING)]
+            left = self._state.unfinished
             return JobTimeoutError(
                 f"plan {self.name!r}: {len(left)} steps unfinished after {limit:.0f} s: "
                 + ", ".join(left)
@@ -517,8 +538,10 @@ class PlanRun:
             next_due=lambda: None,
             timed_out=timed_out,
         )
-        skipped = [n for n in self.graph.order if self._state(n) in (FAILED, NOT_RUN)]
-        if self._cancelled and skipped:
+        finish = self._finish
+        assert finish is not None
+        if finish.cancelled and not finish.succeeded:
+            skipped = [n for n in self.graph.order if n in (*finish.failed, *finish.not_run)]
             raise StepFailedError(
                 f"plan {self.name!r} was cancelled: {', '.join(skipped)} did not finish",
                 step=skipped[0],
@@ -528,7 +551,7 @@ class PlanRun:
         out: dict[str, Any] = {}
         for name in self.graph.order:
             handles = self._handles[name]
-            values = [h._outcome() for h in handles]
+            values = [h.outcome() for h in handles]
             collected(handles)
             out[name] = values if self._work[name].kind == "map" else values[0]
         return out
@@ -538,16 +561,16 @@ class PlanRun:
         it for a table."""
         self._advance()
         rows = []
-        for name in self.graph.order:
-            handles = self._handles.get(name) or []
-            states = {h.state for h in handles if not h._final}
+        for step in self._state.steps:
+            handles = self._handles[step.name]
+            states = {h.state for h in handles if not h.final}
             rows.append(
                 StepStatus(
-                    step=name,
-                    state=self._state(name),
-                    how=self._how[name],
+                    step=step.name,
+                    state=step.phase.value,
+                    how=step.how_text,
                     jobs=_job_ids(handles),
-                    attempts=sum(len(h.attempts) + (0 if h._final else 1) for h in handles),
+                    attempts=sum(len(h.attempts) + (0 if h.final else 1) for h in handles),
                     scheduler=",".join(sorted(states)),
                 )
             )
@@ -556,21 +579,15 @@ class PlanRun:
     def cancel(self) -> None:
         """Cancel every unfinished step (Slurm cancels what waits on them); steps not yet
         submitted never will be."""
-        self._cancelled = True
-        for name in self.graph.order:
-            if self._how[name] == WAITING:
-                self._how[name] = NOT_RUN
-            for handle in self._handles.get(name, []):
-                if not handle._final:
-                    handle.cancel()
+        self._feed(CancelRequested())
 
     def __getitem__(self, name: str) -> Any:
         """The handle of step ``name`` (a list of handles for a map step); a step still
         waiting for its parents (local backends) is waited for until it is submitted."""
         self.graph.step(name)  # an unknown name: PlanError with the closest known one
-        if self._how[name] == WAITING:
+        if self._state.step(name).phase is Phase.WAITING:
             wait_until(
-                lambda: self._advance() or self._how[name] != WAITING,
+                lambda: self._advance() or self._state.step(name).phase is not Phase.WAITING,
                 timeout=self._bound(),
                 clock=self._clock,
                 sleep=self._sleep,
@@ -579,24 +596,28 @@ class PlanRun:
                 next_due=lambda: None,
                 timed_out=lambda: JobTimeoutError(f"step {name!r} was never submitted"),
             )
-        if self._how[name] == NOT_RUN:
+        if self._state.step(name).how is None:
             raise PlanError(f"step {name!r} of plan {self.name!r} was not run")
         handles = self._handles[name]
         return handles if self._work[name].kind == "map" else handles[0]
 
 
-def _drive(handles: Sequence[SubmitHandle]) -> None:
-    """Move the handles forward once, each group or map once however many members it has."""
-    for driver in {id(d): d for d in (h._driver() for h in handles)}.values():
-        driver._drive()
+def _cancel(handles: Sequence[SubmitHandle]) -> None:
+    """Cancel the handles that are not final yet."""
+    for handle in handles:
+        if not handle.final:
+            handle.cancel()
 
 
-def _blocked(handle: SubmitHandle) -> bool:
-    """Whether a failed handle failed only because a parent did (it never ran for real)."""
-    ending = handle._state.ending
-    if ending is not None and ending.kind in ("dependency", "attempt_as_dependency"):
-        return True
-    return isinstance(handle._error, DependencyError)
+def _seen(handles: Sequence[SubmitHandle]) -> tuple[Outcome, bool]:
+    """What the handles of a step say (as they were last driven), and whether any of them
+    may still run."""
+    active = not all(h.final for h in handles)
+    failed = [h for h in handles if h.failed]
+    if failed:
+        blocked = all(h.blocked for h in failed)
+        return (Outcome.BLOCKED if blocked else Outcome.FAILED), active
+    return (Outcome.RUNNING if active else Outcome.SUCCEEDED), active
 
 
 def submit_plan(
