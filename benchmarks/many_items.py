@@ -25,6 +25,7 @@ from common import bare_array, machine, table
 
 import paracore
 from paracore.core.chunking import pack
+from paracore.shell.chunked_map import ItemHandles
 
 
 def double(x: int) -> int:
@@ -41,7 +42,7 @@ def run_paracore(items: list[int], folder: Path) -> tuple[float, int]:
     results = paracore.gather(handles, timeout=3600, progress=False)
     elapsed = time.perf_counter() - start
     assert results == [2 * x for x in items]
-    assert isinstance(handles, paracore.ItemHandles)
+    assert isinstance(handles, ItemHandles)
     return elapsed, len(handles.map.chunks)
 
 

@@ -17,15 +17,12 @@ _WHERE: dict[str, str] = {
     "Chain": "paracore.workflow",
     "Parallel": "paracore.workflow",
     "Plan": "paracore.workflow",
-    "PlanDescription": "paracore.workflow",
-    "PlanRun": "paracore.shell.plans",
+    "PlanRun": "paracore.shell.plan_run",
     "Result": "paracore.workflow",
     "Step": "paracore.workflow",
     "PlanError": "paracore.errors",
     "StepFailedError": "paracore.errors",
     "NOT_GIVEN": "paracore.core.sentinel",
-    "Attempt": "paracore.core.lifecycle",
-    "AttemptResources": "paracore.core.escalation",
     "Call": "paracore.core.spec",
     "Command": "paracore.core.spec",
     "CommandFailedError": "paracore.errors",
@@ -39,37 +36,28 @@ _WHERE: dict[str, str] = {
     "JobTimeoutError": "paracore.errors",
     "KeywordError": "paracore.errors",
     "Naming": "paracore.core.spec",
-    "Origin": "paracore.core.config",
     "ParacoreError": "paracore.errors",
-    "PartitionLimits": "paracore.core.cluster",
     "PilotError": "paracore.errors",
     "Pool": "paracore.pool",
     "Recommendation": "paracore.core.autotune",
     "RemoteError": "paracore.errors",
-    "ResolvedConfig": "paracore.core.config",
     "Resources": "paracore.core.spec",
-    "ItemHandle": "paracore.shell.chunked",
-    "ItemHandles": "paracore.shell.chunked",
-    "RetryGroup": "paracore.shell.handle",
+    "ItemHandle": "paracore.shell.chunked_map",
     "RetryPolicy": "paracore.core.retry",
     "RunNotFound": "paracore.errors",
     "SchedulerUnreachable": "paracore.errors",
     "Session": "paracore.shell.session",
-    "Setting": "paracore.core.config",
     "SpecError": "paracore.errors",
     "StoreError": "paracore.errors",
     "SubmissionError": "paracore.errors",
     "SubmitHandle": "paracore.shell.handle",
+    "SubmitOptions": "paracore.core.options",
     "Suggestion": "paracore.core.autotune",
-    "TaskMeasurement": "paracore.core.autotune",
     "autotune_from_pilot": "paracore.shell.pilot",
     "attach": "paracore.shell.submit",
     "autotuned": "paracore.core.transforms",
     "backend_for": "paracore.shell.submit",
-    "classify": "paracore.core.failures",
     "describe": "paracore.core.summary",
-    "detect_backend": "paracore.shell.submit",
-    "escalate": "paracore.core.escalation",
     "gather": "paracore.shell.handle",
     "job_name": "paracore.core.resolved",
     "map_cmds": "paracore.api",
@@ -77,14 +65,11 @@ _WHERE: dict[str, str] = {
     "plot_report": "paracore.shell.report",
     "preset": "paracore.core.transforms",
     "preview": "paracore.shell.submit",
-    "recommend": "paracore.core.autotune",
     "resolve": "paracore.shell.config_files",
     "run_cmd": "paracore.api",
-    "schedule": "paracore.core.retry",
     "show_report": "paracore.shell.report",
     "submit": "paracore.shell.submit",
     "submit_map": "paracore.shell.submit",
-    "to_submitit_params": "paracore.backends.slurm.params",
     "use_session": "paracore.shell.session",
     "with_array": "paracore.core.transforms",
     "with_backend": "paracore.core.transforms",
@@ -104,8 +89,6 @@ _WHERE: dict[str, str] = {
 
 __all__ = [
     "NOT_GIVEN",
-    "Attempt",
-    "AttemptResources",
     "Call",
     "Chain",
     "Command",
@@ -116,49 +99,39 @@ __all__ = [
     "EnvPolicy",
     "FailureClass",
     "ItemHandle",
-    "ItemHandles",
     "JobFailedError",
     "JobSpec",
     "JobTimeoutError",
     "KeywordError",
     "Naming",
-    "Origin",
     "ParacoreError",
     "Parallel",
-    "PartitionLimits",
     "PilotError",
     "Plan",
-    "PlanDescription",
     "PlanError",
     "PlanRun",
     "Pool",
     "Recommendation",
     "RemoteError",
-    "ResolvedConfig",
     "Resources",
     "Result",
-    "RetryGroup",
     "RetryPolicy",
     "RunNotFound",
     "SchedulerUnreachable",
     "Session",
-    "Setting",
     "SpecError",
     "Step",
     "StepFailedError",
     "StoreError",
     "SubmissionError",
     "SubmitHandle",
+    "SubmitOptions",
     "Suggestion",
-    "TaskMeasurement",
     "attach",
     "autotune_from_pilot",
     "autotuned",
     "backend_for",
-    "classify",
     "describe",
-    "detect_backend",
-    "escalate",
     "gather",
     "job_name",
     "map_cmds",
@@ -166,14 +139,11 @@ __all__ = [
     "plot_report",
     "preset",
     "preview",
-    "recommend",
     "resolve",
     "run_cmd",
-    "schedule",
     "show_report",
     "submit",
     "submit_map",
-    "to_submitit_params",
     "use_session",
     "with_array",
     "with_backend",
@@ -208,15 +178,11 @@ def __dir__() -> list[str]:
 
 if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from paracore.api import map_cmds, map_func, run_cmd
-    from paracore.backends.slurm.params import to_submitit_params
-    from paracore.core.autotune import Recommendation, Suggestion, TaskMeasurement, recommend
-    from paracore.core.cluster import PartitionLimits
-    from paracore.core.config import Origin, ResolvedConfig, Setting
-    from paracore.core.escalation import AttemptResources, escalate
-    from paracore.core.failures import FailureClass, classify
-    from paracore.core.lifecycle import Attempt
+    from paracore.core.autotune import Recommendation, Suggestion
+    from paracore.core.failures import FailureClass
+    from paracore.core.options import SubmitOptions
     from paracore.core.resolved import job_name
-    from paracore.core.retry import RetryPolicy, schedule
+    from paracore.core.retry import RetryPolicy
     from paracore.core.sentinel import NOT_GIVEN
     from paracore.core.spec import Call, Command, EnvPolicy, JobSpec, Naming, Resources
     from paracore.core.summary import describe
@@ -257,19 +223,12 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see: the same names, im
     )
     from paracore.pool import Pool
     from paracore.runtime.tasks import CommandResult
-    from paracore.shell.chunked import ItemHandle, ItemHandles
+    from paracore.shell.chunked_map import ItemHandle
     from paracore.shell.config_files import resolve, with_preset
-    from paracore.shell.handle import RetryGroup, SubmitHandle, gather
+    from paracore.shell.handle import SubmitHandle, gather
     from paracore.shell.pilot import autotune_from_pilot
-    from paracore.shell.plans import PlanRun
+    from paracore.shell.plan_run import PlanRun
     from paracore.shell.report import plot_report, show_report
     from paracore.shell.session import Session, use_session
-    from paracore.shell.submit import (
-        attach,
-        backend_for,
-        detect_backend,
-        preview,
-        submit,
-        submit_map,
-    )
-    from paracore.workflow import Chain, Parallel, Plan, PlanDescription, Result, Step
+    from paracore.shell.submit import attach, backend_for, preview, submit, submit_map
+    from paracore.workflow import Chain, Parallel, Plan, Result, Step

@@ -30,7 +30,7 @@ from paracore.core.transforms import (
     with_start_jitter,
 )
 from paracore.errors import KeywordError, SpecError
-from paracore.shell.chunked import ItemHandle
+from paracore.shell.chunked_map import ItemHandle
 from paracore.shell.config_files import resolve, settle_options
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.maps import submit_items

@@ -6,7 +6,7 @@ line, the key and the closest accepted key. Then it becomes what the Python API 
 made: one job (``command`` or ``call``), one map (with ``items``, ``items_from`` or ``glob``;
 ``{item}`` goes into a command as one shell-quoted word), or a workflow (``steps``, each a job
 or a map with a ``name`` and ``after``). ``paracore run``, ``preview`` and ``validate``
-(:mod:`paracore.cli.files`) use :func:`load_spec_file` and :class:`SpecFile`.
+(:mod:`paracore.cli.file_commands`) use :func:`load_spec_file` and :class:`SpecFile`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from paracore.api import Keywords, build_spec
 from paracore.core.config import did_you_mean
 from paracore.core.options import SubmitOptions
 from paracore.core.spec import Call, Command, JobSpec
-from paracore.core.specfile import (
+from paracore.core.specfile_schema import (
     Lines,
     apply_sets,
     child_schema,

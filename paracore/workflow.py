@@ -3,7 +3,7 @@
 ``plan.describe()`` prints the tree with each step's walltime and resources, the critical
 path, the best-case total and the requested core- and GPU-hours; ``plan.submit()`` checks
 every step, then submits them in topological order with ``afterok`` dependencies and
-returns a :class:`~paracore.shell.plans.PlanRun`. Each step's resources go through the same
+returns a :class:`~paracore.shell.plan_run.PlanRun`. Each step's resources go through the same
 layers as the convenience API's keywords (call, preset, configuration files, built-in
 defaults), so a profile's defaults show in ``describe`` and reach the scheduler.
 
@@ -25,11 +25,7 @@ from paracore.backends.base import Backend
 from paracore.core.config import did_you_mean
 from paracore.core.keys import FLAT_ALIASES
 from paracore.core.options import SubmitOptions
-from paracore.core.resolved import ResolvedSpec, resolve_spec
-from paracore.core.sentinel import NOT_GIVEN
-from paracore.core.spec import Call, Command, JobSpec, Payload
-from paracore.core.transforms import with_backend, with_config, with_name, with_tags
-from paracore.core.workflow import (
+from paracore.core.plan_graph import (
     CallWork,
     Chain,
     CommandWork,
@@ -46,9 +42,13 @@ from paracore.core.workflow import (
     total_cost,
     tree_lines,
 )
+from paracore.core.resolved import ResolvedSpec, resolve_spec
+from paracore.core.sentinel import NOT_GIVEN
+from paracore.core.spec import Call, Command, JobSpec, Payload
+from paracore.core.transforms import with_backend, with_config, with_name, with_tags
 from paracore.errors import KeywordError, PlanError
 from paracore.shell.config_files import resolve, settle_options
-from paracore.shell.plans import PlanRun, prepare_steps, submit_plan
+from paracore.shell.plan_run import PlanRun, prepare_steps, submit_plan
 from paracore.shell.submit import prepared
 
 __all__ = [

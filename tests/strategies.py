@@ -536,7 +536,7 @@ def plan_trees(draw: st.DrawFn, max_steps: int = 8, with_after: bool = True) -> 
     """Chain/Parallel trees of uniquely named steps (s0, s1, ...), some with ``after`` edges
     to earlier-written steps (so no cycle) unless ``with_after`` is False, and per-step
     walltimes and resources."""
-    from paracore.core.workflow import Chain, Parallel, Step
+    from paracore.core.plan_graph import Chain, Parallel, Step
 
     count = draw(st.integers(min_value=1, max_value=max_steps))
     names = [f"s{i}" for i in range(count)]

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 import paracore as pc
+from paracore.core.cluster import PartitionLimits
 from paracore.core.resolved import resolve_spec
 from paracore.runtime.chunks import ChunkTask, items_blob, items_path, results_path, write_items
-from paracore.shell.chunked import ItemHandle, ItemHandles
+from paracore.shell.chunked_map import ItemHandle, ItemHandles
 
 
 def double_or_raise(x: int) -> int:
@@ -265,8 +266,8 @@ class SizedBackend:
     def __init__(self, cpus: int) -> None:
         self.cpus = cpus
 
-    def limits(self, partition: str | None) -> pc.PartitionLimits:
-        return pc.PartitionLimits(name=partition or "p", total_cpus=self.cpus, node_cpus=8)
+    def limits(self, partition: str | None) -> PartitionLimits:
+        return PartitionLimits(name=partition or "p", total_cpus=self.cpus, node_cpus=8)
 
 
 def chunks_for(n: int, spec: pc.JobSpec, cpus: int = 64, pilot: object = None) -> int:

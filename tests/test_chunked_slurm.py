@@ -12,6 +12,7 @@ import pytest
 
 import paracore as pc
 from paracore.core.failures import FailureClass
+from paracore.shell.chunked_map import ItemHandles
 from tests.slurm_helpers import job_row, wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
@@ -43,7 +44,7 @@ def times_run(folder: Path, x: int) -> int:
 
 def test_failing_items_fail_alone_in_chunks_of_one_array() -> None:
     handles = pc.map_func(square_or_raise, range(12), chunk_size=4, time_min=2)
-    assert isinstance(handles, pc.ItemHandles)
+    assert isinstance(handles, ItemHandles)
     out = pc.gather(handles, timeout=300, return_exceptions=True)
     for x, value in enumerate(out):
         if x in (2, 9):

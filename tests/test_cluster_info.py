@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import paracore as pc
 from paracore.backends.slurm import SlurmBackend
-from paracore.backends.slurm.cluster import (
+from paracore.backends.slurm.cluster_queries import (
     ClusterQueries,
     parse_idle_cpus,
     parse_max_time,
@@ -269,7 +269,7 @@ def test_backend_limits_are_the_partitions_largest_node() -> None:
 
 
 def test_max_array_size_is_read_from_scontrol_show_config_once() -> None:
-    from paracore.backends.slurm.cluster import parse_max_array_size
+    from paracore.backends.slurm.cluster_queries import parse_max_array_size
 
     config = (
         "Configuration data as of 2026-01-01\nMaxArraySize            = 4001\nMaxJobCount = 10\n"

@@ -14,6 +14,7 @@ from paracore.core.config import (
     SLURM_SCHEMA,
     ConfigError,
     Layer,
+    Origin,
     check_layer,
     layer_from_yaml,
     leaves,
@@ -240,7 +241,7 @@ def test_user_file_applies(homes: tuple[Path, Path]) -> None:
     user = _write(home / ".paracore.yaml", PROFILE.format(part="from-user"))
     resolved = pc.resolve()
     assert resolved.value("partition") == "from-user"
-    assert resolved.origin("partition") == pc.Origin("user file", str(user), 5)
+    assert resolved.origin("partition") == Origin("user file", str(user), 5)
 
 
 def test_project_file_in_a_parent_directory_beats_the_user_file(homes: tuple[Path, Path]) -> None:
@@ -265,7 +266,7 @@ def test_paracore_config_file_beats_the_project_file(
     named = _write(tmp_path / "elsewhere.yaml", PROFILE.format(part="from-env-file"))
     monkeypatch.setenv("PARACORE_CONFIG", str(named))
     assert [name for name, _ in config_paths()] == ["project file", "PARACORE_CONFIG file"]
-    assert pc.resolve().origin("partition") == pc.Origin("PARACORE_CONFIG file", str(named), 5)
+    assert pc.resolve().origin("partition") == Origin("PARACORE_CONFIG file", str(named), 5)
 
 
 def test_paracore_config_must_exist(homes: tuple[Path, Path], monkeypatch) -> None:
@@ -295,7 +296,7 @@ def test_paracore_cluster_and_the_cluster_argument_choose_the_profile(
     monkeypatch.setenv("PARACORE_CLUSTER", "dev")
     resolved = pc.resolve()
     assert (resolved.cluster, resolved.value("time_min")) == ("dev", 3)
-    assert resolved.origin("cluster") == pc.Origin("environment", "PARACORE_CLUSTER")
+    assert resolved.origin("cluster") == Origin("environment", "PARACORE_CLUSTER")
     assert pc.resolve("hpc1").value("partition") == "compute"
     assert pc.resolve("hpc1").origin("cluster").layer == "call"
 

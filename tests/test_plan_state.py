@@ -17,6 +17,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from paracore.core.plan_graph import descendants
 from paracore.core.plan_state import (
     Adopt,
     Cancel,
@@ -44,7 +45,6 @@ from paracore.core.plan_state import (
     encode,
     plan_step,
 )
-from paracore.core.workflow import descendants
 from tests.strategies import plan_dags
 
 DEAD = (Phase.FAILED, Phase.NOT_RUN)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import paracore as pc
 from paracore.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, exit_status, main
-from paracore.core.specfile import apply_sets, substitute
+from paracore.core.specfile_schema import apply_sets, substitute
 from paracore.shell.session import Session, current_session, use_session
 from paracore.specfile import load_spec_file, spec_file_schema
 

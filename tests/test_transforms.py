@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from toolz import pipe
 
 import paracore
+from paracore.core.config import ResolvedConfig
 from paracore.core.defaults import BUILTIN_DEFAULTS
 from paracore.core.failures import DEFAULT_RETRY_ON, FailureClass
 from paracore.core.keys import CONFIG_KEYS
@@ -73,7 +74,7 @@ def _seconds() -> st.SearchStrategy[float]:
 
 
 # Each public transform, a strategy for its (non-spec) arguments, and the fields it may touch.
-def _presets(definition: dict) -> paracore.ResolvedConfig:
+def _presets(definition: dict) -> ResolvedConfig:
     """A resolved configuration holding one preset "p" (no files read)."""
     from paracore.core.config import Layer, resolve_layers
 

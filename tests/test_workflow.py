@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import paracore as pc
-from paracore.core.workflow import (
+from paracore.core.plan_graph import (
     Cost,
     critical_path,
     downstream,

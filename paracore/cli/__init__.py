@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from paracore.cli.backends import add_backend_commands
-from paracore.cli.config import add_config_commands
-from paracore.cli.files import add_file_commands
-from paracore.cli.runs import add_runs_commands
+from paracore.cli.backend_commands import add_backend_commands
+from paracore.cli.config_commands import add_config_commands
+from paracore.cli.file_commands import add_file_commands
+from paracore.cli.runs_commands import add_runs_commands
 from paracore.errors import JobFailedError, JobTimeoutError, ParacoreError, SchedulerUnreachable
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "build_parser", "main"]

@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from paracore.core.workflow import descendants
+from paracore.core.plan_graph import descendants
 
 __all__ = [
     "Adopt",

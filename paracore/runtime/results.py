@@ -1,6 +1,6 @@
 """Results passed between the steps of a workflow, on the node.
 
-A step that another step takes a :class:`~paracore.core.workflow.Result` of runs as a
+A step that another step takes a :class:`~paracore.core.plan_graph.Result` of runs as a
 :class:`StepCall`, which saves its return value to a file chosen at submit time (the same
 file whatever job id an attempt gets). The step taking it receives a :class:`SavedResult`
 (or :class:`SavedResults` for a map step) in place of the Result, read back just before the

@@ -3,7 +3,7 @@
 :func:`submit_items` picks the chunk size (:func:`paracore.core.chunking.chunk_size_for`, from
 the number of items, the cluster's ``MaxArraySize`` and parallelism, and a pilot's durations)
 and submits either a plain map (one task per item, as :func:`~paracore.shell.submit.submit_map`)
-or a chunked one (:mod:`paracore.shell.chunked`): the function pickled once, the items
+or a chunked one (:mod:`paracore.shell.chunked_map`): the function pickled once, the items
 written in bulk into one file per chunk, every item checked before anything is submitted.
 """
 
@@ -29,7 +29,7 @@ from paracore.core.spec import Call, Command, JobSpec
 from paracore.errors import SchedulerUnreachable, SpecError
 from paracore.runtime.chunks import FUNCTION_FILE, ChunkTask, items_blob, items_path, write_items
 from paracore.shell.checks import check_command, check_pickles, describe_payload, task_options
-from paracore.shell.chunked import ChunkedMap, ItemHandles, map_folder
+from paracore.shell.chunked_map import ChunkedMap, ItemHandles, map_folder
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.private import owner_only, private_folder
 from paracore.shell.session import current_session
@@ -121,7 +121,7 @@ def submit_items(
 
     ``spec`` carries the resources; its payload is replaced per item. With one item per chunk
     the handles are :class:`~paracore.shell.handle.SubmitHandle`\\ s of one array (the seed
-    API's behaviour); otherwise :class:`~paracore.shell.chunked.ItemHandles`, one per item.
+    API's behaviour); otherwise :class:`~paracore.shell.chunked_map.ItemHandles`, one per item.
     """
     if not items:
         return []

@@ -2,9 +2,9 @@
 
 :func:`~paracore.shell.handle.gather`, the Pool, plans, progress bars and chunked maps wait on
 a :class:`Handle` (a :class:`~paracore.shell.handle.SubmitHandle` or a chunked map's
-:class:`~paracore.shell.chunked.ItemHandle`) and advance it through its :class:`Driver`: the
+:class:`~paracore.shell.chunked_map.ItemHandle`) and advance it through its :class:`Driver`: the
 lone handle, its :class:`~paracore.shell.handle.RetryGroup` or its
-:class:`~paracore.shell.chunked.ChunkedMap`. :class:`Drivers` drives each distinct driver once
+:class:`~paracore.shell.chunked_map.ChunkedMap`. :class:`Drivers` drives each distinct driver once
 per round, however many of its handles are waited on.
 """
 

@@ -20,7 +20,7 @@ import submitit
 
 from paracore.backends.base import RunningJob, Task
 from paracore.backends.slurm.accounting import JobRecord, query_jobs, query_queue
-from paracore.backends.slurm.cluster import ClusterQueries
+from paracore.backends.slurm.cluster_queries import ClusterQueries
 from paracore.backends.slurm.commands import run_command
 from paracore.backends.slurm.executor import executor_for, sbatch_script
 from paracore.backends.slurm.jobs import SubmititJob

@@ -28,6 +28,14 @@ from paracore.core.digest import content_key
 from paracore.core.lifecycle import TaskState, wait_bound
 from paracore.core.names import sanitize
 from paracore.core.options import SubmitOptions
+from paracore.core.plan_graph import (
+    CallWork,
+    CommandWork,
+    Graph,
+    MapWork,
+    Result,
+    results_in,
+)
 from paracore.core.plan_state import (
     Adopt,
     Cancel,
@@ -54,14 +62,6 @@ from paracore.core.plan_state import (
 )
 from paracore.core.resolved import ResolvedSpec
 from paracore.core.spec import Call, Command, Payload
-from paracore.core.workflow import (
-    CallWork,
-    CommandWork,
-    Graph,
-    MapWork,
-    Result,
-    results_in,
-)
 from paracore.errors import (
     JobFailedError,
     JobTimeoutError,
