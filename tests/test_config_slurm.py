@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import paracore as pc
+from paracore.core.resolved import resolve_spec
 from tests.slurm_helpers import job_row, wait_for_job
 
 pytestmark = pytest.mark.slurm
@@ -145,5 +146,5 @@ def test_auto_parallelism_takes_idle_cores_and_respects_the_cap(
         array_parallelism="auto",
         max_array_parallelism=1,
     )
-    spec = pc.Session().backend("slurm").check(capped, origins=None, validate=None)
+    spec = pc.Session().backend("slurm").check(resolve_spec(capped), origins=None, validate=None)
     assert spec.resources.array_parallelism == 1
