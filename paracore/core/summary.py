@@ -15,7 +15,8 @@ __all__ = ["describe"]
 def describe(spec: JobSpec | ResolvedSpec) -> dict[str, Any]:
     """A plain summary of the resolved spec, for manifests, previews and error messages (a
     :class:`JobSpec` is resolved first, as :func:`~paracore.submit` would)."""
-    spec = resolve_spec(spec)
+    if not isinstance(spec, ResolvedSpec):  # a user's JobSpec: resolved as submit would
+        spec = resolve_spec(spec)
     return {
         "job_name": spec.name,
         "payload": spec.payload.label,
