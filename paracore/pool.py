@@ -11,6 +11,7 @@ runs in this machine's own processes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +24,8 @@ from paracore.core.spec import Call
 from paracore.core.transforms import Transform
 from paracore.errors import JobFailedError, RemoteError, SpecError
 from paracore.runtime.calls import Applied, Star, WithInitializer
+from paracore.shell.announce import announce
+from paracore.shell.chunked_map import ItemHandles
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.maps import submit_items
 from paracore.shell.progress import ProgressBar, progress_wanted
@@ -95,11 +98,17 @@ class _Work:
                     return err
         return None
 
-    def cancel(self) -> None:
+    def cancel(self) -> int:
+        """Cancel what is unfinished; how many of the user's items that was."""
         with self.pool._lock:
-            for handle in self.handles:
-                if not handle.final:
-                    handle.cancel()
+            if isinstance(self.handles, ItemHandles):
+                counts = self.handles.map.counts()
+                self.handles.map.cancel()
+                return counts["running"] + counts["pending"]
+            left = [handle for handle in self.handles if not handle.final]
+            for handle in left:
+                handle.cancel()
+            return len(left)
 
     def wait(self, timeout: float | None, *, raise_broken: bool) -> bool:
         """Wait until every handle is final (True), the timeout passes (False), or, with
@@ -119,7 +128,10 @@ class _Work:
             return self.final()
 
         limit = self.bound() if timeout is None else timeout
-        with ProgressBar(self.handles, enabled=enabled, what="pool") as bar:
+        with (
+            self.pool._interruptible(),
+            ProgressBar(self.handles, enabled=enabled, what="pool") as bar,
+        ):
             try:
                 wait_until(
                     advance,
@@ -174,14 +186,15 @@ class _Results(Iterator[Any]):
         if self._bar is None:
             enabled = progress_wanted(work.pool._progress, len(work.handles))
             self._bar = ProgressBar(work.handles, enabled=enabled, what="pool").__enter__()
-        if self._ordered:
-            index = self._next
-            self._next += 1
-            self._left.discard(index)
-            if not work.handles[index].final:
-                _Work(work.pool, [work.handles[index]]).wait(None, raise_broken=False)
-        else:
-            index = self._first_ready()
+        with work.pool._interruptible():
+            if self._ordered:
+                index = self._next
+                self._next += 1
+                self._left.discard(index)
+                if not work.handles[index].final:
+                    _Work(work.pool, [work.handles[index]]).wait(None, raise_broken=False)
+            else:
+                index = self._first_ready()
         self._bar.update()
         return work.value(index)
 
@@ -362,6 +375,7 @@ class Pool:
         self._lock = threading.RLock()
         self._state = "running"
         self._outstanding: list[AsyncResult] = []
+        self._works: list[_Work] = []
         self._watcher: threading.Thread | None = None
         self._wake = threading.Event()
 
@@ -386,7 +400,7 @@ class Pool:
         items = listed(iterable, "iterable", "an iterable of items")
         if not items:
             return _Work(self, [])
-        with self._lock:
+        with self._lock, self._interruptible():
             handles = submit_items(
                 self._spec,
                 items,
@@ -394,7 +408,7 @@ class Pool:
                 chunk_size="auto" if chunksize is None else chunksize,
                 options=self._checks,
             )
-        return _Work(self, handles)
+            return self._started(_Work(self, handles))
 
     def _apply(
         self, func: Callable[..., Any], args: Iterable[Any], kwds: Mapping[str, Any]
@@ -404,9 +418,9 @@ class Pool:
             call = Call(func, tuple(args), tuple(dict(kwds).items()))
         else:
             call = Call(self._wrapped(Applied(func)), ((tuple(args), dict(kwds)),))
-        with self._lock:
+        with self._lock, self._interruptible():
             handle = submit(self._spec.with_payload(call), options=self._checks)
-        return _Work(self, [handle])
+            return self._started(_Work(self, [handle]))
 
     # -------------------------------------------------------------- multiprocessing's API
 
@@ -492,13 +506,33 @@ class Pool:
         self._wake.set()
 
     def terminate(self) -> None:
-        """Cancel all outstanding work now."""
+        """Cancel every task the pool started that has not finished (``map``, ``imap``,
+        ``apply`` and the async forms alike), saying so in one line on stderr."""
         self._state = "terminated"
         with self._lock:
-            for result in self._outstanding:
-                result._work.cancel()
+            works, self._works = self._works, []
             self._outstanding = []
         self._wake.set()
+        cancelled = sum(work.cancel() for work in works)
+        if cancelled:
+            announce(f"Pool terminated: cancelled {cancelled} unfinished item(s) it had submitted")
+
+    def _started(self, work: _Work) -> _Work:
+        """Keep ``work`` so that ``terminate`` (and leaving ``with Pool()``) cancels it."""
+        with self._lock:
+            self._works = [w for w in self._works if not w.final()]
+            self._works.append(work)
+        return work
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C while submitting or waiting terminates the pool (its tasks cancelled, in one
+        line), then the KeyboardInterrupt goes on, as multiprocessing's does."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.terminate()
+            raise
 
     def join(self) -> None:
         """Wait for all outstanding work (after ``close`` or ``terminate``)."""

@@ -162,3 +162,82 @@ def unimportable_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> obje
     monkeypatch.setitem(sys.modules, "vanishing_module", module)
     shutil.rmtree(folder)
     return module
+
+
+def block_until(paths: tuple[str, str]) -> str:
+    """Say where it runs (pid, and the Slurm job id there), then wait for ``go`` (bounded)."""
+    import os
+    import time
+
+    started, go = paths
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job = f"{array}_{task}" if array else os.environ.get("SLURM_JOB_ID", "")
+    Path(started).write_text(f"{os.getpid()} {job}")
+    deadline = time.monotonic() + 600
+    while not Path(go).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return "went"
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    """Poll ``predicate`` until true (the condition is the synchronisation; bounded)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def said(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """What paracore announced: on stderr, or through logging when it is set up (pytest's)."""
+    return capsys.readouterr().err + caplog.text
+
+
+def test_leaving_the_pool_after_imap_cancels_its_tasks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A with-block left while imap's tasks still run cancels them, and says so in one line."""
+    started, go = tmp_path / "started", tmp_path / "go"
+    with pc.Pool(1, backend="local", config={"log_dir": str(tmp_path / "logs")}) as pool:
+        results = pool.imap(block_until, [(str(started), str(go))])
+        wait_for(started.exists)
+    pid = int(started.read_text().split()[0])
+    wait_for(lambda: not _alive(pid))
+    assert "Pool terminated: cancelled 1 unfinished item(s)" in said(capsys, caplog)
+    with pytest.raises(pc.JobFailedError):
+        next(results)
+
+
+def test_ctrl_c_in_map_terminates_the_pool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """KeyboardInterrupt while map waits cancels the map's tasks, then goes on."""
+    started, go = tmp_path / "started", tmp_path / "go"
+    pool = pc.Pool(1, backend="local", config={"log_dir": str(tmp_path / "logs")})
+
+    def interrupt_once_started() -> None:
+        wait_for(started.exists)
+        import _thread
+
+        _thread.interrupt_main()
+
+    interrupt = threading.Thread(target=interrupt_once_started, daemon=True)
+    interrupt.start()
+    with pytest.raises(KeyboardInterrupt):
+        pool.map(block_until, [(str(started), str(go))])
+    pid = int(started.read_text().split()[0])
+    wait_for(lambda: not _alive(pid))
+    assert "cancelled 1 unfinished item(s)" in said(capsys, caplog)
+    with pytest.raises(ValueError, match="Pool not running"):
+        pool.map(abs, [1])

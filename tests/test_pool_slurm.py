@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import paracore as pc
-from tests.test_pool import square, unimportable_module
+from tests.slurm_helpers import job_row, wait_for_job
+from tests.test_pool import block_until, square, unimportable_module, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_workdir")]
 
@@ -38,3 +39,15 @@ def test_an_unimportable_function_raises_the_nodes_error_promptly(
     notes = " ".join(getattr(caught.value, "__notes__", []))
     assert "logs:" in notes or not hasattr(caught.value, "add_note")
     print(f"unimportable function: raised after {time.monotonic() - started:.1f} s")
+
+
+def test_leaving_the_pool_cancels_its_array_tasks_on_slurm(tmp_path: Path) -> None:
+    """Leaving ``with Pool()`` while imap's tasks run cancels them in Slurm (sacct: CANCELLED)."""
+    paths = [(str(tmp_path / f"started{i}"), str(tmp_path / "go")) for i in range(2)]
+    with pc.Pool(2, time_min=5, progress=False) as pool:
+        pool.imap(block_until, paths, chunksize=1)
+        wait_for(lambda: all(Path(started).exists() for started, _go in paths), timeout=180)
+    for started, _go in paths:
+        job_id = Path(started).read_text().split()[1]
+        assert job_row(wait_for_job(job_id, timeout=120), job_id).state.startswith("CANCELLED")
+    assert not (tmp_path / "go").exists()

@@ -343,3 +343,38 @@ def test_backends_lists_the_built_in_ones() -> None:
     assert {"slurm", "local", "inprocess"} <= set(rows)
     assert rows["local"]["from"] == "paracore"
     assert rows["local"]["entry_point"] == "paracore.backends.local:LocalBackend"
+
+
+def test_ctrl_c_in_run_wait_says_what_goes_on_and_how_to_cancel(here: Path) -> None:
+    """SIGINT while `paracore run --wait` waits: exit 130, one line naming the run and
+    `paracore cancel`, no traceback; the job itself goes on until released."""
+    import signal
+    import sys
+    import time
+
+    job = write(
+        here,
+        "name: held\ncommand: 'touch started; while [ ! -e go ]; do sleep 0.2; done'\n",
+        "held.yaml",
+    )
+    command = [sys.executable, "-m", "paracore.cli", "run", str(job), "--backend", "local"]
+    # files, not pipes: the job's own process inherits them and would hold a pipe open
+    with open(here / "out.txt", "w") as stdout, open(here / "err.txt", "w") as stderr:
+        proc = subprocess.Popen([*command, "--wait"], cwd=here, stdout=stdout, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while not (here / "started").exists():  # the job runs: the CLI is waiting on it
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        (here / "go").touch()  # release the job
+        proc.kill()
+    out, err = (here / "out.txt").read_text(), (here / "err.txt").read_text()
+    run_id = re.search(r"held: run ([0-9a-f]{8})", out)
+    assert proc.returncode == 130, (out, err)
+    assert run_id is not None, out
+    assert f"held (run {run_id.group(1)}) goes on running" in err
+    assert f"`paracore cancel {run_id.group(1)}` cancels it" in err
+    assert "Traceback" not in err

@@ -4,7 +4,8 @@ show``) and ``backends``.
 
 Subcommands are argparse sub-parsers, each with a ``handler`` default, added by the modules
 of this package. Exit status: 0 ok, 1 a job failed, 2 bad input, 3 the scheduler did not
-answer. With the optional ``argcomplete`` package (``pip install 'paracore[completion]'``),
+answer, 130 interrupted (Ctrl-C while ``run --wait`` waited: the work goes on). With the
+optional ``argcomplete`` package (``pip install 'paracore[completion]'``),
 ``eval "$(register-python-argcomplete paracore)"`` completes commands and options in bash.
 """
 
@@ -17,11 +18,19 @@ from typing import TextIO
 
 from paracore.cli.backend_commands import add_backend_commands
 from paracore.cli.config_commands import add_config_commands
-from paracore.cli.file_commands import add_file_commands
+from paracore.cli.file_commands import Interrupted, add_file_commands
 from paracore.cli.runs_commands import add_runs_commands
 from paracore.errors import JobFailedError, JobTimeoutError, ParacoreError, SchedulerUnreachable
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "build_parser", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -30,6 +39,8 @@ EXIT_BAD_INPUT = 2
 """A spec file, an option, a configuration value or a run id is not acceptable."""
 EXIT_UNREACHABLE = 3
 """The scheduler did not answer (controller or database down, or timed out)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C while waiting: the submitted work goes on running (``paracore cancel`` stops it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +85,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ParacoreError as err:
         print(f"paracore: error: {err}", file=sys.stderr)
         return exit_status(err)
+    except Interrupted:
+        return EXIT_INTERRUPTED
     return status
 
 

@@ -10,8 +10,10 @@ live cluster without submitting.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import attrs
@@ -240,7 +242,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if not args.wait:
             return 0
         try:
-            value = handle.result(timeout)
+            with _left_running(spec_file.name, runs):
+                value = handle.result(timeout)
         except JobFailedError as error:
             print(f"{spec_file.name}: failed: {error}", file=out)
             return 1
@@ -262,7 +265,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     )
     if not args.wait:
         return 0
-    outcomes = gather(handles, timeout=timeout, return_exceptions=True)
+    with _left_running(spec_file.name, runs):
+        outcomes = gather(handles, timeout=timeout, return_exceptions=True)
     failed = [i for i, o in enumerate(outcomes) if isinstance(o, JobFailedError)]
     print(f"{spec_file.name}: {len(items) - len(failed)} succeeded, {len(failed)} failed", file=out)
     for i in failed[:10]:
@@ -286,13 +290,39 @@ def _run_plan(
     if not args.wait:
         return 0
     try:
-        run.wait(timeout)
+        with _left_running(plan.name, [f"plan {run.plan_id}"]):
+            run.wait(timeout)
     except StepFailedError as error:
         print(f"{plan.name}: {error}", file=out)
         print(run.status(), file=out)
         return 1
     print(run.status(), file=out)
     return 0
+
+
+class Interrupted(Exception):
+    """Ctrl-C while ``paracore run --wait`` waited: the work goes on, the command stops."""
+
+
+@contextlib.contextmanager
+def _left_running(name: str, runs: Sequence[str]) -> Iterator[None]:
+    """Ctrl-C stops waiting, not the work: say in one line what still runs and how to cancel
+    it, and end with exit status 130 instead of a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        what = ", ".join(f"run {r}" if " " not in r else r for r in runs) or "its jobs"
+        cancel = (
+            f"`paracore cancel {runs[0]}`"
+            if len(runs) == 1 and " " not in runs[0]
+            else ("`paracore cancel RUN`")
+        )
+        print(
+            f"paracore: interrupted: {name} ({what}) goes on running; "
+            f"{cancel} cancels it, `paracore status` follows it",
+            file=sys.stderr,
+        )
+        raise Interrupted from None
 
 
 def _short(value: Any) -> str:
