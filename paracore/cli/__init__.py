@@ -18,7 +18,7 @@ from typing import TextIO
 
 from paracore.cli.backend_commands import add_backend_commands
 from paracore.cli.config_commands import add_config_commands
-from paracore.cli.file_commands import Interrupted, add_file_commands
+from paracore.cli.file_commands import add_file_commands
 from paracore.cli.runs_commands import add_runs_commands
 from paracore.errors import JobFailedError, JobTimeoutError, ParacoreError, SchedulerUnreachable
 
@@ -85,7 +85,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ParacoreError as err:
         print(f"paracore: error: {err}", file=sys.stderr)
         return exit_status(err)
-    except Interrupted:
+    except KeyboardInterrupt as interrupt:
+        if not interrupt.args:  # not announced where it was caught
+            print("paracore: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return status
 

@@ -300,14 +300,10 @@ def _run_plan(
     return 0
 
 
-class Interrupted(Exception):
-    """Ctrl-C while ``paracore run --wait`` waited: the work goes on, the command stops."""
-
-
 @contextlib.contextmanager
 def _left_running(name: str, runs: Sequence[str]) -> Iterator[None]:
     """Ctrl-C stops waiting, not the work: say in one line what still runs and how to cancel
-    it, and end with exit status 130 instead of a traceback."""
+    it; the command then ends with exit status 130 instead of a traceback."""
     try:
         yield
     except KeyboardInterrupt:
@@ -322,7 +318,7 @@ def _left_running(name: str, runs: Sequence[str]) -> Iterator[None]:
             f"{cancel} cancels it, `paracore status` follows it",
             file=sys.stderr,
         )
-        raise Interrupted from None
+        raise KeyboardInterrupt("announced") from None
 
 
 def _short(value: Any) -> str:
