@@ -297,8 +297,11 @@ def test_an_existing_log_folder_is_tightened(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- all or recorded
 
 
-def test_an_interrupt_during_submission_waits_for_the_record(tmp_path: Path) -> None:
+def test_an_interrupt_during_submission_waits_for_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SIGINT while the backend submits is held until the submission is recorded."""
+    monkeypatch.chdir(tmp_path)  # a store of its own: nothing recorded earlier to re-attach
     import json
     import os
     import signal
