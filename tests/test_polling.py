@@ -82,3 +82,20 @@ def test_parse_squeue_lists_array_tasks() -> None:
     assert parse_squeue("12_0|RUNNING\n12_1|PENDING\n13|PENDING\n") == {
         "12_0": "RUNNING", "12_1": "PENDING", "13": "PENDING",
     }  # fmt: skip
+
+
+def test_a_job_watched_between_queries_is_asked_about_at_once() -> None:
+    """A job found again (re-attached) gets sacct's word now, not at the poller's next turn;
+    jobs watched together still make one query, and the rhythm resumes after it."""
+    fake = FakeScheduler(sacct={"1": job_record("1", "RUNNING"), "2": job_record("2", "FAILED")})
+    clock = FakeClock()
+    poller = _poller(fake, clock)
+    poller.record("1")
+    assert fake.sacct_calls == 1
+    clock.advance(0.5)  # well inside the interval
+    poller.watch("2")
+    poller.watch("3")
+    assert poller.record("2") is not None and poller.record("2").state == "FAILED"
+    assert fake.sacct_calls == 2
+    poller.record("3")
+    assert fake.sacct_calls == 2  # the same round: no second query

@@ -194,3 +194,44 @@ def test_submitting_again_while_steps_are_in_flight_attaches_to_them(
         "a": ["COMPLETED"],
         "b": ["COMPLETED"],
     }
+
+
+KILLED_SUBMITTER = """
+import os, signal, sys
+import paracore as pc
+from tests.workflow_steps import fail_until, noop
+SMALL = {"time_min": 5, "mem_gb": 0.25}
+name, marker = sys.argv[1], sys.argv[2]
+plan = pc.Plan(name, pc.Chain(pc.Step("bad", fail_until, SMALL, marker),
+                              pc.Step("after", noop, SMALL)))
+plan.submit()
+os.kill(os.getpid(), signal.SIGKILL)  # the submitter dies before it sees any outcome
+"""
+
+
+def test_a_killed_submitters_failed_step_is_submitted_again(slurm_workdir: Path) -> None:
+    """After the submitter died, the failed step (and its child Slurm cancelled) are submitted
+    anew on the next submission, as what the scheduler says now decides; the plan succeeds."""
+    import subprocess
+    import sys
+
+    name, since = f"killed-{_tag()}", latest_job_id()
+    marker = slurm_workdir / "fixed"
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), *sys.path])}
+    died = subprocess.run(
+        [sys.executable, "-c", KILLED_SUBMITTER, name, str(marker)], env=env, check=False
+    )
+    assert died.returncode == -9
+    assert [r.state for r in jobs_named(f"{name}.bad", since, timeout=180)] == ["FAILED"]
+    assert [r.state for r in jobs_named(f"{name}.after", since, timeout=180)] == ["CANCELLED"]
+    marker.touch()
+    # this process asked sacct a moment ago (its poller's next question is seconds away)
+    assert pc.run_cmd("true", time_min=2, mem_gb=0.25).result(timeout=120).returncode == 0
+    plan = pc.Plan(
+        name,
+        pc.Chain(pc.Step("bad", fail_until, SMALL, str(marker)), pc.Step("after", noop, SMALL)),
+    )
+    again = plan.submit()
+    assert again.how == {"bad": "submitted", "after": "submitted"}
+    assert again.wait(timeout=300) == {"bad": "fixed", "after": None}

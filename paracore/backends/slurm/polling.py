@@ -67,6 +67,7 @@ class Poller:
         self.factor = factor
         self._interval = min_interval_s
         self._last = -math.inf
+        self._asap = False
         self._watched: set[str] = set()
         self._records: dict[str, JobRecord] = {}
         self.calls = 0
@@ -74,11 +75,14 @@ class Poller:
         self.last_error: str | None = None
 
     def watch(self, job_id: str) -> None:
-        """Start watching a job; the next question about it queries soon."""
+        """Start watching a job; the next question about it asks sacct at once (what a job
+        found again, e.g. a re-attached one, is judged by what the scheduler says now, not by
+        the poller's rhythm; many jobs watched together still make one query)."""
         if job_id not in self._watched:
             self._watched.add(job_id)
             self._since[job_id] = self._clock()
             self._interval = self.min_interval_s
+            self._asap = True
 
     def _unfinished(self) -> list[str]:
         return [j for j in self._watched if not (j in self._records and self._records[j].terminal)]
@@ -86,8 +90,9 @@ class Poller:
     def refresh(self, force: bool = False) -> bool:
         """Query once if the interval has passed (or ``force``); True if a query was made."""
         now = self._clock()
-        if not force and now - self._last < self._interval:
+        if not force and not self._asap and now - self._last < self._interval:
             return False
+        self._asap = False
         wanted = self._unfinished()
         if not wanted:
             return False
