@@ -26,6 +26,7 @@ SLURM_PARAM_NAMES: frozenset[str] = frozenset(
         "slurm_qos",
         "slurm_array_parallelism",
         "slurm_additional_parameters",
+        "slurm_use_srun",
     }
 )
 LOCAL_PARAM_NAMES: frozenset[str] = frozenset({"name", "timeout_min", "cpus_per_task", "mem_gb"})
@@ -38,6 +39,15 @@ submitit asks for USR2 90 s before the time limit and, in a task that cannot che
 answers it by ending the job as FAILED, up to 150 s early (Slurm may signal 60 s early).
 paracore's tasks run to their limit instead, and one that overruns ends TIMEOUT, as sbatch
 users expect. An explicit ``extra={"signal": ...}`` wins.
+"""
+
+
+BATCH_STEP = """The payload runs in the job's batch step, as in a plain sbatch script.
+
+submitit starts the payload inside an ``srun`` step, which holds the allocation's CPUs and
+memory: a command that starts job steps itself (``srun ./app``, ``mpirun``) then waits for
+resources until its time limit. Run in the batch step, such a command starts its steps in the
+allocation as it would from a hand-written batch script.
 """
 
 
@@ -63,4 +73,5 @@ def to_submitit_params(spec: ResolvedSpec, kind: ExecutorKind) -> dict[str, Any]
     if parallelism is not None:
         params["slurm_array_parallelism"] = parallelism
     params["slurm_additional_parameters"] = {"signal": WARNING_SIGNAL, **dict(res.extra)}
+    params["slurm_use_srun"] = False  # the payload runs in the batch step: see BATCH_STEP
     return params
