@@ -13,6 +13,7 @@ defined here; :mod:`paracore.core.failures` (where it is documented) re-exports 
 from __future__ import annotations
 
 import enum
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,12 +29,15 @@ __all__ = [
     "PilotError",
     "PlanError",
     "RemoteError",
+    "RemoteTraceback",
     "RunNotFound",
     "SchedulerUnreachable",
     "SpecError",
     "StepFailedError",
     "StoreError",
     "SubmissionError",
+    "UnpicklableError",
+    "WrongTypeError",
 ]
 
 
@@ -77,6 +81,17 @@ class SpecError(ParacoreError, ValueError):
 
 class KeywordError(SpecError, TypeError):
     """A function was called with a keyword it does not take (the closest known is named)."""
+
+
+class WrongTypeError(SpecError, TypeError):
+    """A value of a type that cannot be used (also a TypeError, as Python would raise): an
+    initializer that is not callable, for instance."""
+
+
+class UnpicklableError(SpecError, pickle.PicklingError, TypeError):
+    """A function or argument cloudpickle cannot send to the node; also a
+    ``pickle.PicklingError`` and a ``TypeError``, what ``pickle`` and ``multiprocessing``
+    raise, so code written for them catches it."""
 
 
 class ConfigError(SpecError):
@@ -162,6 +177,18 @@ class CommandFailedError(JobFailedError):
 
 class RemoteError(JobFailedError):
     """A Python call raised inside the job; the original type and message are kept."""
+
+
+class RemoteTraceback(ParacoreError, RuntimeError):
+    """The traceback of a call that failed in the job, as text (with the worker's source
+    lines): the ``__cause__`` of the exception ``Pool`` re-raises, as in multiprocessing."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(text)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class DependencyError(JobFailedError):

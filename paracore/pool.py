@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -22,7 +23,13 @@ from paracore.api import Keywords, build_spec, listed
 from paracore.core.failures import FailureClass
 from paracore.core.spec import Call
 from paracore.core.transforms import Transform
-from paracore.errors import JobFailedError, RemoteError, SpecError
+from paracore.errors import (
+    JobFailedError,
+    RemoteError,
+    RemoteTraceback,
+    SpecError,
+    WrongTypeError,
+)
 from paracore.runtime.calls import Applied, Star, WithInitializer
 from paracore.shell.announce import announce
 from paracore.shell.chunked_map import ItemHandles
@@ -50,6 +57,8 @@ def own_error(error: JobFailedError) -> BaseException:
         add_note = getattr(cause, "add_note", None)  # Python 3.11+
         if callable(add_note) and note not in getattr(cause, "__notes__", ()):
             add_note(note)
+        if cause.__cause__ is None and error.stderr_tail:  # the worker's traceback, as text
+            cause.__cause__ = RemoteTraceback(error.stderr_tail)
         return cause
     return error
 
@@ -157,19 +166,46 @@ class _Work:
             with self.pool._lock:
                 return self.handles[index].outcome()
         except JobFailedError as error:
-            raise own_error(error) from None
+            own = own_error(error)
+            raise own from own.__cause__  # the worker's traceback, not this frame's context
 
     def values(self) -> list[Any]:
         return [self.value(i) for i in range(len(self.handles))]
+
+    def outcomes(self) -> list[Any]:
+        """Each item's value, or its own exception in its place."""
+        out: list[Any] = []
+        for index in range(len(self.handles)):
+            try:
+                out.append(self.value(index))
+            except Exception as error:
+                out.append(error)
+        return out
+
+
+def _read(iterable: Iterable[Any]) -> tuple[list[Any], BaseException | None]:
+    """The items of ``iterable`` up to the error it raised, if any (imap reports it at its
+    position, as multiprocessing does)."""
+    listed([] if not isinstance(iterable, str | bytes) else iterable, "iterable", "items")
+    items: list[Any] = []
+    try:
+        for item in iterable:
+            items.append(item)
+    except Exception as error:
+        return items, error
+    return items, None
 
 
 class _Results(Iterator[Any]):
     """What ``imap`` and ``imap_unordered`` return: an iterator that, like multiprocessing's,
     raises a failed item's exception at its turn and can be iterated on after it."""
 
-    def __init__(self, work: _Work, *, ordered: bool) -> None:
+    def __init__(
+        self, work: _Work, *, ordered: bool, input_error: BaseException | None = None
+    ) -> None:
         self._work = work
         self._ordered = ordered
+        self._input_error = input_error  # raised after the items read before it
         self._next = 0
         self._left = set(range(len(work.handles)))
         self._ready: list[int] = []
@@ -182,6 +218,9 @@ class _Results(Iterator[Any]):
         work = self._work
         if not self._left and not self._ready:
             self._stop()
+            error, self._input_error = self._input_error, None
+            if error is not None:
+                raise error
             raise StopIteration
         if self._bar is None:
             enabled = progress_wanted(work.pool._progress, len(work.handles))
@@ -262,18 +301,27 @@ class AsyncResult:
         return True
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait until ready, or until ``timeout`` seconds passed."""
-        try:
+        """Wait until ready, or until ``timeout`` seconds passed; once ready, the callbacks
+        have run (as in multiprocessing)."""
+        with contextlib.suppress(Exception):  # failed outside the function: get() raises it
             self._work.wait(timeout, raise_broken=True)
-        except Exception:  # a call failed outside the function is ready: get() raises it
-            return
+        self._run_callbacks()
 
     def get(self, timeout: float | None = None) -> Any:
         """The value (a list for maps); raise the first failure's own exception, or
         ``multiprocessing.TimeoutError`` after ``timeout`` seconds."""
-        if not self._work.wait(timeout, raise_broken=True):
+        try:
+            finished = self._work.wait(timeout, raise_broken=True)
+        finally:
+            self._run_callbacks()
+        if not finished:
             raise multiprocessing.TimeoutError(f"not ready after {timeout} s")
         return self._get_now()
+
+    def _run_callbacks(self) -> None:
+        """The callbacks, once the result is ready (never twice, whoever gets there first)."""
+        with self._work.pool._lock:
+            self._notify()
 
     def _get_now(self) -> Any:
         broken = self._work.broken()
@@ -343,7 +391,13 @@ class Pool:
         ):
             raise SpecError("processes", processes, "a whole number >= 1, or None")
         if initializer is not None and not callable(initializer):
-            raise SpecError("initializer", initializer, "a callable, or None")
+            raise WrongTypeError("initializer", initializer, "a callable, or None")
+        if maxtasksperchild is not None and (
+            isinstance(maxtasksperchild, bool)
+            or not isinstance(maxtasksperchild, int)
+            or maxtasksperchild < 1
+        ):
+            raise SpecError("maxtasksperchild", maxtasksperchild, "a positive int, or None")
         keywords = Keywords(
             job_name=job_name,
             partition=partition,
@@ -365,7 +419,7 @@ class Pool:
             config=config,
             cluster=cluster,
             preset=preset,
-            resume=resume,
+            resume="never" if resume is None else resume,  # a pool is not a cache
         )
         self._spec, self._checks = build_spec(Call(_placeholder, (None,)), keywords)
         self._initializer = initializer
@@ -382,6 +436,10 @@ class Pool:
     def __repr__(self) -> str:
         return f"<paracore.Pool state={self._state}>"
 
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if getattr(self, "_state", None) == "running":  # as multiprocessing does
+            _warn(f"unclosed running pool {self!r}", ResourceWarning, source=self)
+
     # -------------------------------------------------------------- submitting
 
     def _check_running(self) -> None:
@@ -394,10 +452,14 @@ class Pool:
         return WithInitializer(func, self._initializer, self._initargs)
 
     def _map(
-        self, func: Callable[..., Any], iterable: Iterable[Any], chunksize: int | None
+        self,
+        func: Callable[..., Any],
+        iterable: Iterable[Any],
+        chunksize: int | None,
+        items: list[Any] | None = None,
     ) -> _Work:
         self._check_running()
-        items = listed(iterable, "iterable", "an iterable of items")
+        items = listed(iterable, "iterable", "an iterable of items") if items is None else items
         if not items:
             return _Work(self, [])
         with self._lock, self._interruptible():
@@ -425,33 +487,48 @@ class Pool:
     # -------------------------------------------------------------- multiprocessing's API
 
     def map(
-        self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = None
+        self,
+        func: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        *,
+        return_exceptions: bool = False,
     ) -> list[Any]:
-        """``[func(x) for x in iterable]``, on the cluster; raise the first failure's own error."""
+        """``[func(x) for x in iterable]``, on the cluster; raise the first failure's own error,
+        or, with ``return_exceptions=True`` (pypoolparty's way), put each failed item's
+        exception in its place and return every item."""
         work = self._map(func, iterable, chunksize)
-        work.wait(None, raise_broken=True)
-        return work.values()
+        work.wait(None, raise_broken=not return_exceptions)
+        return work.outcomes() if return_exceptions else work.values()
 
     def starmap(
         self,
         func: Callable[..., Any],
         iterable: Iterable[Iterable[Any]],
         chunksize: int | None = None,
+        *,
+        return_exceptions: bool = False,
     ) -> list[Any]:
         """``[func(*args) for args in iterable]``, on the cluster."""
-        return self.map(Star(func), iterable, chunksize)
+        return self.map(Star(func), iterable, chunksize, return_exceptions=return_exceptions)
 
     def imap(
         self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = None
     ) -> Iterator[Any]:
-        """Results in input order, each as soon as it (and those before it) are ready."""
-        return _Results(self._map(func, iterable, chunksize), ordered=True)
+        """Results in input order, each as soon as it (and those before it) are ready; an
+        error raised by ``iterable`` comes out at its position, after the results before it."""
+        items, error = _read(iterable)
+        work = self._map(func, iterable, chunksize, items)
+        return _Results(work, ordered=True, input_error=error)
 
     def imap_unordered(
         self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = None
     ) -> Iterator[Any]:
-        """Results as they finish, in any order."""
-        return _Results(self._map(func, iterable, chunksize), ordered=False)
+        """Results as they finish, in any order (an error raised by ``iterable`` comes out
+        after the results of the items read before it)."""
+        items, error = _read(iterable)
+        work = self._map(func, iterable, chunksize, items)
+        return _Results(work, ordered=False, input_error=error)
 
     def apply(
         self,

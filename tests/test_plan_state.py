@@ -31,6 +31,7 @@ from paracore.core.plan_state import (
     How,
     Observed,
     Outcome,
+    ParentFailed,
     Phase,
     PlanState,
     RecordPlan,
@@ -515,3 +516,17 @@ def test_a_blocked_step_did_not_run(slurm: bool) -> None:
     state, _ = _run(state, Observed(tuple(seen)))
     assert (state.step("a").phase, state.step("b").phase) == (Phase.FAILED, Phase.NOT_RUN)
     assert descendants(state.order, {"a": (), "b": ("a",)}, ["a"]) == ("b",)
+
+
+def test_a_step_whose_parent_failed_before_it_was_submitted_does_not_run() -> None:
+    """Slurm: a fails before b is submitted (the scheduler would refuse the dependency): b and
+    the steps after it do not run, nothing more is submitted, and the failure names a."""
+    state, effects = _run(_fresh(True), Found("a"), Submitted("a", "r1"), Found("b"))
+    assert effects[-1] == Submit("b", ("a",))
+    state, effects = _run(state, ParentFailed("b"), Found("c"))
+    assert state.named(Phase.NOT_RUN) == ("b", "c")
+    assert not any(isinstance(e, Submit) for e in effects)
+    assert RecordPlan() in effects
+    state, effects = _run(state, Observed((StepSeen("a", Outcome.FAILED, False),)))
+    assert effects == [Finish(succeeded=False, failed=("a",), not_run=("b", "c"))]
+    assert plan_step(state, ParentFailed("b")) == (state, ())

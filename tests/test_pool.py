@@ -132,6 +132,7 @@ def test_initializer_runs_in_every_task_before_its_items(tmp_path: Path) -> None
 def test_processes_sets_the_throttle_and_bad_keywords_fail_at_once(tmp_path: Path) -> None:
     pool = pc.Pool(4, partition="short", config={"log_dir": str(tmp_path)})
     assert pool._spec.resources.array_parallelism == 4
+    pool.terminate()
     with pytest.raises(pc.SpecError, match="processes"):
         pc.Pool(0)
     with pytest.raises(pc.SpecError, match="mem_gb"):
@@ -241,3 +242,98 @@ def test_ctrl_c_in_map_terminates_the_pool(
     assert "cancelled 1 unfinished item(s)" in said(capsys, caplog)
     with pytest.raises(ValueError, match="Pool not running"):
         pool.map(abs, [1])
+
+
+# ---------------------------------------------------------------- multiprocessing's semantics
+
+
+def numbers_then_fail(count: int) -> Iterator[int]:
+    """Yield ``count`` numbers, then fail as an input iterable may."""
+    yield from range(count)
+    raise KeyError("the input broke")
+
+
+def count_call(path: str) -> int:
+    """Append a line to ``path`` (how often a function ran) and return the count so far."""
+    with open(path, "a") as out:
+        out.write("ran\n")
+    return len(Path(path).read_text().splitlines())
+
+
+def test_an_input_error_comes_out_of_imap_at_its_position(pool: pc.Pool) -> None:
+    """imap yields the results of the items read before the iterable failed, then raises the
+    iterable's own error; imap_unordered gives them in any order, then raises."""
+    results = pool.imap(abs, numbers_then_fail(3))
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(KeyError, match="the input broke"):
+        next(results)
+    unordered = pool.imap_unordered(abs, numbers_then_fail(2))
+    assert sorted([next(unordered), next(unordered)]) == [0, 1]
+    with pytest.raises(KeyError):
+        next(unordered)
+    with pytest.raises(KeyError):
+        pool.map(abs, numbers_then_fail(2))
+
+
+def test_callbacks_have_run_when_wait_or_get_return(pool: pc.Pool) -> None:
+    """By the time wait() returns or get() returns or raises, the callback has run."""
+    got: list[object] = []
+    errors: list[BaseException] = []
+    pool.apply_async(abs, (-3,), callback=got.append).wait()
+    assert got == [3]
+    failing = pool.apply_async(square, (7,), error_callback=errors.append)
+    with pytest.raises(ZeroDivisionError):
+        failing.get(timeout=120)
+    assert len(errors) == 1 and isinstance(errors[0], ZeroDivisionError)
+
+
+def test_a_failed_calls_cause_is_the_workers_traceback(pool: pc.Pool) -> None:
+    """The re-raised exception's __cause__ holds the worker's traceback with its source lines."""
+    with pytest.raises(ZeroDivisionError) as raised:
+        pool.apply(square, (7,))
+    cause = raised.value.__cause__
+    assert isinstance(cause, pc.RemoteTraceback)
+    assert 'raise ZeroDivisionError(f"no square for {x}")' in str(cause)
+    assert "in square" in str(cause)
+
+
+def test_errors_have_multiprocessings_types(pool: pc.Pool) -> None:
+    """Unpicklable work is a PicklingError and a TypeError; a bad initializer a TypeError; a bad
+    maxtasksperchild a ValueError; all before anything is submitted."""
+    import pickle
+
+    lock = threading.Lock()
+    with pytest.raises(pickle.PicklingError) as raised:
+        pool.map(abs, [lock])
+    assert isinstance(raised.value, TypeError) and isinstance(raised.value, pc.SpecError)
+    with pytest.raises(TypeError):
+        pool.apply(lambda: lock)
+    with pytest.raises(TypeError, match="initializer"):
+        pc.Pool(initializer=1)  # type: ignore[arg-type]
+    for bad in (0, -1, 0.5, "12"):
+        with pytest.raises(ValueError, match="maxtasksperchild"):
+            pc.Pool(maxtasksperchild=bad)  # type: ignore[arg-type]
+
+
+def test_a_running_pool_left_to_the_garbage_collector_warns() -> None:
+    """A pool neither closed nor terminated warns with a ResourceWarning when collected."""
+    import gc
+
+    with pytest.warns(ResourceWarning, match="unclosed running pool"):
+        pool = pc.Pool(backend="inprocess")
+        del pool
+        gc.collect()
+
+
+def test_the_same_map_twice_runs_twice(pool: pc.Pool, tmp_path: Path) -> None:
+    """A pool is not a cache: calling the same map again runs the function again."""
+    log = str(tmp_path / "calls")
+    assert pool.map(count_call, [log]) == [1]
+    assert pool.map(count_call, [log]) == [2]
+
+
+def test_return_exceptions_puts_each_failure_in_its_place(pool: pc.Pool) -> None:
+    """With return_exceptions=True every item comes back: a value, or its own exception."""
+    out = pool.map(square, [6, 7, 8], return_exceptions=True)
+    assert out[0] == 36 and out[2] == 64
+    assert isinstance(out[1], ZeroDivisionError)

@@ -50,6 +50,9 @@ BUILTIN_PARENT = {
     "DependencyError": RuntimeError,
     "PlanError": ValueError,
     "StepFailedError": RuntimeError,
+    "WrongTypeError": TypeError,
+    "UnpicklableError": TypeError,
+    "RemoteTraceback": RuntimeError,
 }
 
 

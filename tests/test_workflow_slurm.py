@@ -102,8 +102,10 @@ def test_a_failing_step_stops_its_downstream_and_a_fixed_plan_reruns_only_what_m
     assert (error.step, error.not_run) == ("bad", ("after",))
     assert (error.exc_type, error.exc_message) == ("builtins.ValueError", "no fixed yet")
     assert "will not run: after" in str(error)
-    cancelled = jobs_named(f"{name}.after", since)
-    assert [r.state for r in cancelled] == ["CANCELLED"]
+    # Slurm cancels the child, or, when the parent failed before the child's turn to be
+    # submitted, the child is never submitted
+    cancelled = [r.state for r in jobs_named(f"{name}.after", since)]
+    assert cancelled in (["CANCELLED"], [])
     assert first["side"].result(timeout=300) == [0, 1, 2]
 
     marker.touch()
@@ -111,10 +113,11 @@ def test_a_failing_step_stops_its_downstream_and_a_fixed_plan_reruns_only_what_m
     assert second.how == {"prep": "reused", "bad": "submitted", "side": "reused",
                           "after": "submitted"}  # fmt: skip
     assert second.wait(timeout=300)["bad"] == "fixed"
-    rows = _by_step(name, since, {"prep": 1, "bad": 2, "side": 1, "after": 2})
-    assert {s: len(r) for s, r in rows.items()} == {"prep": 1, "bad": 2, "side": 1, "after": 2}
+    after = len(cancelled) + 1
+    rows = _by_step(name, since, {"prep": 1, "bad": 2, "side": 1, "after": after})
+    assert {s: len(r) for s, r in rows.items()} == {"prep": 1, "bad": 2, "side": 1, "after": after}
     assert [r.state for r in rows["bad"]] == ["FAILED", "COMPLETED"]
-    assert [r.state for r in rows["after"]] == ["CANCELLED", "COMPLETED"]
+    assert [r.state for r in rows["after"]] == [*cancelled, "COMPLETED"]
 
 
 def test_a_retried_steps_children_still_run(slurm_workdir: Path) -> None:

@@ -13,11 +13,13 @@ handles (:mod:`paracore.core.lifecycle`); here a step runs until its handles hav
 Phases of a step::
 
     PENDING ──Found: the earlier run is kept──▶ SUCCEEDED (reused) or RUNNING (attached)
+       ├──Found: a parent failed or did not run──▶ NOT_RUN
        ├──Found: Slurm, or every parent succeeded──▶ SUBMITTING ──Submitted──▶ RUNNING
        └──Found: a parent still runs (this machine)──▶ WAITING
     WAITING ──Observed or Submitted: every parent succeeded──▶ SUBMITTING (one at a time)
        └──Observed: a parent failed or did not run; CancelRequested──▶ NOT_RUN
     SUBMITTING ──SubmitFailed──▶ WAITING (tried again at the next look), NOT_RUN (starting)
+       └──ParentFailed: a parent failed before the step could be submitted──▶ NOT_RUN
     RUNNING ──Observed──▶ SUCCEEDED, FAILED, or NOT_RUN (blocked: a parent failed)
 
 SUCCEEDED, FAILED and NOT_RUN are final. The plan is final once every step is and none has a
@@ -49,6 +51,7 @@ __all__ = [
     "How",
     "Observed",
     "Outcome",
+    "ParentFailed",
     "Phase",
     "PlanState",
     "RecordPlan",
@@ -230,6 +233,14 @@ class SubmitFailed:
 
 
 @attrs.frozen
+class ParentFailed:
+    """The shell was about to carry out a :class:`Submit` and found a parent already failed
+    (the scheduler would refuse the dependency): the step will not run."""
+
+    step: str
+
+
+@attrs.frozen
 class StepSeen:
     """What the jobs of a step say now, and whether any of them may still run."""
 
@@ -255,7 +266,7 @@ class StartFailed:
     """Starting the plan raised: cancel what this submission submitted, and stop."""
 
 
-Event = Found | Submitted | SubmitFailed | Observed | CancelRequested | StartFailed
+Event = Found | Submitted | SubmitFailed | ParentFailed | Observed | CancelRequested | StartFailed
 
 
 # ---------------------------------------------------------------- effects
@@ -362,6 +373,8 @@ def _on_found(state: PlanState, event: Found) -> Transition:
             )
             return _record(_with(state, kept), (Adopt(step.name),))
         effects = (Discard(step.name),)
+    if any(p.phase in (Phase.FAILED, Phase.NOT_RUN) for p in parents):
+        return _record(_with(state, attrs.evolve(step, phase=Phase.NOT_RUN)), effects)
     if state.schedules_dependencies or all(p.phase is Phase.SUCCEEDED for p in parents):
         submitting = attrs.evolve(step, phase=Phase.SUBMITTING)
         return _with(state, submitting), (*effects, Submit(step.name, step.parents))
@@ -405,6 +418,15 @@ def _on_submit_failed(state: PlanState, event: SubmitFailed) -> Transition:
         return _abandon(state)
     phase = Phase.NOT_RUN if state.cancel_requested else Phase.WAITING
     return _with(state, attrs.evolve(step, phase=phase)), ()
+
+
+def _on_parent_failed(state: PlanState, event: ParentFailed) -> Transition:
+    step = state.step(event.step)
+    if step.phase is not Phase.SUBMITTING:
+        return state, ()
+    state, effects = _record(_with(state, attrs.evolve(step, phase=Phase.NOT_RUN)), ())
+    state, more = _settle(state)
+    return state, (*effects, *more)
 
 
 _SEEN_PHASE = {
@@ -473,6 +495,8 @@ def _dispatch(state: PlanState, event: Event) -> Transition:
         return _on_submitted(state, event)
     if isinstance(event, SubmitFailed):
         return _on_submit_failed(state, event)
+    if isinstance(event, ParentFailed):
+        return _on_parent_failed(state, event)
     if isinstance(event, Observed):
         return _on_observed(state, event)
     if isinstance(event, CancelRequested):

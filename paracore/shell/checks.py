@@ -16,7 +16,7 @@ import cloudpickle
 
 from paracore.core.resolved import ResolvedSpec
 from paracore.core.spec import Call, Command
-from paracore.errors import SpecError
+from paracore.errors import SpecError, UnpicklableError
 from paracore.runtime.tasks import CallTask, CommandTask
 
 __all__ = [
@@ -189,7 +189,7 @@ def check_pickles(field: str, value: object) -> None:
     try:
         cloudpickle.dumps(value)
     except Exception as err:
-        raise SpecError(
+        raise UnpicklableError(
             field,
             value,
             f"something cloudpickle can send to the node ({type(err).__name__}: {err}); pass "

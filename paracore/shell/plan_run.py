@@ -49,6 +49,7 @@ from paracore.core.plan_state import (
     Found,
     Observed,
     Outcome,
+    ParentFailed,
     Phase,
     PlanState,
     RecordPlan,
@@ -63,6 +64,7 @@ from paracore.core.plan_state import (
 from paracore.core.resolved import ResolvedSpec
 from paracore.core.spec import Call, Command, Payload
 from paracore.errors import (
+    DependencyError,
     JobFailedError,
     JobTimeoutError,
     PlanError,
@@ -413,6 +415,11 @@ class PlanRun:
         parents = [h for p in after for h in self._handles[p]]
         try:
             waits_on, ids = parents_of(parents, self._backend)
+        except DependencyError:  # a parent failed before this step could be submitted
+            self._handles[name] = []
+            self._feed(ParentFailed(name))
+            return
+        try:
             size = 1 if work.kind == "job" else array_limit(work.backend)
             request = RunRequest(work.kind, work.spec, work.backend, work.tasks, work.labels, size)
             handles = start_run(
