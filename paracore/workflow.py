@@ -45,7 +45,7 @@ from paracore.core.plan_graph import (
 from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.sentinel import NOT_GIVEN
 from paracore.core.spec import Call, Command, JobSpec, Payload
-from paracore.core.transforms import with_backend, with_config, with_name, with_tags
+from paracore.core.transforms import with_backend, with_config, with_log_dir, with_name, with_tags
 from paracore.errors import KeywordError, PlanError
 from paracore.shell.config_files import resolve, settle_options
 from paracore.shell.plan_run import PlanRun, prepare_steps, submit_plan
@@ -68,10 +68,45 @@ _ALIASES: dict[str, str] = {
     "gpus_per_node": "gpus",
     "name": "job_name",
     "additional_params": "extra",
+    # submitit's parameter names, as in planit's raw dicts
+    "slurm_time": "time_min",
+    "timeout_min": "time_min",
+    "slurm_partition": "partition",
+    "slurm_account": "account",
+    "slurm_qos": "qos",
+    "slurm_mem": "mem_gb",
+    "slurm_job_name": "job_name",
+    "slurm_array_parallelism": "array_parallelism",
+    "slurm_additional_parameters": "extra",
 }
+_SBATCH_OPTIONS: dict[str, str] = {
+    "mail_type": "mail-type",
+    "mail_user": "mail-user",
+    "nodes": "nodes",
+    "cpus_per_gpu": "cpus-per-gpu",
+    "slurm_constraint": "constraint",
+    "slurm_exclude": "exclude",
+}
+"""planit's SlurmArgs fields (and submitit names) that are plain sbatch options: they go to
+``extra``, and so into the batch script."""
+
+
+def _option_value(value: Any) -> Any:
+    """An sbatch option's value: planit's list of MailType members becomes ``BEGIN,END``."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(str(getattr(v, "name", v)).upper() for v in value)
+    return getattr(value, "name", value) if not isinstance(value, str | int | float) else value
+
+
 _PLAN_LEVEL = ("backend", "resume")
 STEP_KEYWORDS = tuple(
-    sorted((*(k for k in attrs.fields_dict(Keywords) if k not in _PLAN_LEVEL), *_ALIASES))
+    sorted(
+        (
+            *(k for k in attrs.fields_dict(Keywords) if k not in _PLAN_LEVEL),
+            *_ALIASES,
+            *_SBATCH_OPTIONS,
+        )
+    )
 )
 """The keywords a step's resources mapping takes (the seed API's, and planit's spellings)."""
 
@@ -87,7 +122,16 @@ def step_keywords(step: str, resources: Any) -> Keywords:
     pairs: Iterable[tuple[str, Any]] = (
         resources.items() if isinstance(resources, Mapping) else resources
     )
+    options: dict[str, Any] = {}
     for key, value in pairs:
+        if key in _SBATCH_OPTIONS:
+            if value not in (None, [], (), 1 if key == "nodes" else None):
+                options[_SBATCH_OPTIONS[key]] = _option_value(value)
+            continue
+        if key == "gpus_per_node" and value == 0:
+            continue  # planit's default: no GPU
+        if key == "slurm_mem" and isinstance(value, str) and not value[-1:].isalpha():
+            value = f"{value}M"  # sbatch's --mem without a unit is megabytes
         field = _ALIASES.get(key, key)
         if key not in STEP_KEYWORDS:
             guess = did_you_mean(key, list(STEP_KEYWORDS))
@@ -99,7 +143,12 @@ def step_keywords(step: str, resources: Any) -> Keywords:
                 f"not a resource keyword of step {step!r}; {hint}{where or 'keywords: '}"
                 + ("" if where else ", ".join(STEP_KEYWORDS)),
             )
+        if field == "extra" and isinstance(value, Mapping):
+            options.update({str(k).replace("_", "-"): v for k, v in value.items()})
+            continue
         given[field] = value
+    if options:
+        given["extra"] = options
     return Keywords(**given)
 
 
@@ -280,6 +329,8 @@ class Plan:
 
     def submit(
         self,
+        executor: Any = None,
+        /,
         *,
         backend: str | None = None,
         resume: str | None = None,
@@ -293,10 +344,19 @@ class Plan:
         cancelled and changed ones with everything downstream; ``resume="never"`` submits
         everything anew (default: the ``resume`` setting of the configuration).
         ``backend="local"`` (or ``inprocess``) runs the plan on this machine, parallel
-        branches at once.
+        branches at once. As in planit, a submitit executor may be given instead: its
+        ``folder`` holds the logs, and its cluster chooses the backend (``"debug"`` runs the
+        plan in this process, like ``backend="inprocess"``).
         """
         mode = settle_options(resume=resume).resume
-        checked = self.checked(backend=backend, validate=validate)
+        resolved = None
+        if executor is not None:
+            backend, log_dir = _from_executor(executor, backend)
+            resolved = {
+                name: attrs.evolve(step, spec=with_log_dir(log_dir, step.spec))
+                for name, step in resolve_plan(self).items()
+            }
+        checked = self.checked(backend=backend, validate=validate, resolved=resolved)
         backends = {b.name for _s, b in checked.values()}
         if len(backends) > 1:
             raise PlanError(
@@ -306,6 +366,23 @@ class Plan:
         work = prepare_steps(self.graph, checked)
         first = next(iter(checked.values()))[1]
         return submit_plan(self.graph, work, backend=first, resume=mode)
+
+
+_EXECUTOR_BACKENDS = {"slurm": "slurm", "local": "local", "debug": "inprocess"}
+
+
+def _from_executor(executor: Any, backend: str | None) -> tuple[str, str]:
+    """The backend and log folder a submitit executor stands for (planit's ``submit``)."""
+    cluster = getattr(executor, "cluster", None)
+    folder = getattr(executor, "folder", None)
+    if cluster not in _EXECUTOR_BACKENDS or folder is None:
+        raise PlanError(
+            f"plan.submit({executor!r}): expected a submitit AutoExecutor (cluster 'slurm', "
+            "'local' or 'debug', with a folder), or keywords: plan.submit(backend=...)"
+        )
+    if backend is not None:
+        raise PlanError("plan.submit: give an executor or backend=, not both")
+    return _EXECUTOR_BACKENDS[cluster], str(folder)
 
 
 def resolve_plan(plan: Plan) -> dict[str, ResolvedStep]:

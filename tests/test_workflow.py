@@ -3,6 +3,8 @@ this machine (the local and in-process backends) with failures, resume and resul
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import itertools
 import os
 import time
@@ -549,3 +551,107 @@ def test_submitting_again_while_a_step_runs_attaches_to_it(here: Path) -> None:
     assert second.wait(timeout=120) == {"slow": True, "after": [0, 1]}
     names = sorted(r.name for r in current_session().store().runs())
     assert names == ["inflight.after", "inflight.slow"]
+
+
+# ---------------------------------------------------------------- planit's ways
+
+
+class MailType(enum.Enum):
+    """As planit's MailType."""
+
+    BEGIN = "BEGIN"
+    END = "END"
+    FAIL = "FAIL"
+
+
+@dataclasses.dataclass
+class SlurmArgs:
+    """The fields of planit's SlurmArgs (a dataclass), for porting its plans."""
+
+    time: str
+    partition: str
+    gpus_per_node: int = 0
+    nodes: int = 1
+    cpus_per_task: int | None = None
+    cpus_per_gpu: int | None = None
+    mem_gb: int | None = None
+    account: str | None = None
+    mail_type: list[MailType] = dataclasses.field(default_factory=list)
+    mail_user: str | None = None
+
+
+def test_a_step_with_a_bad_time_fails_when_built_naming_the_step() -> None:
+    """planit's 'not-a-time' fails at Step(...), naming the step and what is accepted."""
+    with pytest.raises(pc.PlanError, match=r"step 'train': resources\['time'\]='not-a-time'"):
+        pc.Step("train", noop, {"time": "not-a-time"})
+    with pytest.raises(pc.PlanError, match="step 'raw'"):
+        pc.Step("raw", noop, {"slurm_time": "soon"})
+
+
+def test_planits_slurmargs_fields_reach_the_batch_script() -> None:
+    """mail_type, mail_user, nodes and cpus_per_gpu of a SlurmArgs become #SBATCH lines."""
+    args = SlurmArgs(
+        time="03:00:00",
+        partition="gpu",
+        gpus_per_node=1,
+        nodes=2,
+        cpus_per_gpu=18,
+        mail_type=[MailType.BEGIN, MailType.END, MailType.FAIL],
+        mail_user="me@university.edu",
+    )
+    spec = pc.Plan("p", pc.Step("train", noop, args)).specs()["train"]
+    assert (spec.resources.time_min, spec.resources.gpus, spec.resources.partition) == (
+        180,
+        1,
+        "gpu",
+    )
+    script = pc.preview(spec)
+    for line in (
+        "--mail-type=BEGIN,END,FAIL",
+        "--mail-user=me@university.edu",
+        "--nodes=2",
+        "--cpus-per-gpu=18",
+    ):
+        assert f"#SBATCH {line}" in script
+
+
+def test_planits_raw_submitit_dict_is_a_steps_resources() -> None:
+    """slurm_time, slurm_partition, gpus_per_node and slurm_additional_parameters are read as
+    planit passes them to submitit; durations come from slurm_time."""
+    raw = {
+        "slurm_time": "02:00:00",
+        "slurm_partition": "gpu_v100",
+        "gpus_per_node": 1,
+        "slurm_additional_parameters": {"account": "my-account", "cpus_per_gpu": 4},
+    }
+    plan = pc.Plan("p", pc.Step("train", noop, raw))
+    spec = plan.specs()["train"]
+    assert (spec.resources.time_min, spec.resources.partition, spec.resources.gpus) == (
+        120,
+        "gpu_v100",
+        1,
+    )
+    assert dict(spec.resources.extra) == {"account": "my-account", "cpus-per-gpu": 4}
+    assert plan.describe(show=False).total_minutes == 120
+
+
+def test_an_empty_group_is_refused_saying_why() -> None:
+    """An empty Chain() or Parallel() is refused with the reason (planit counts it as 0)."""
+    with pytest.raises(pc.PlanError, match="planit does"):
+        pc.Plan("p", pc.Chain(pc.Step("a", noop), pc.Parallel()))
+
+
+def test_plan_submit_takes_a_submitit_executor(here: Path) -> None:
+    """plan.submit(executor), as in planit: cluster='debug' runs in this process, and the
+    executor's folder holds the logs."""
+    import submitit
+
+    plan = pc.Plan("ported", pc.Chain(pc.Step("one", times, None, 2, 3), pc.Step("two", noop)))
+    debug = submitit.AutoExecutor(folder=str(here / "debug_logs"), cluster="debug")
+    assert plan.submit(debug).wait(timeout=60) == {"one": 6, "two": None}
+    local = submitit.AutoExecutor(folder=str(here / "slurm_logs"), cluster="local")
+    run = plan.submit(local, resume="never")
+    assert run.wait(timeout=120) == {"one": 6, "two": None}
+    assert (here / "slurm_logs" / "ported.one").is_dir()
+    with pytest.raises(pc.PlanError, match="not both"):
+        plan.submit(local, backend="local")

@@ -11,6 +11,7 @@ topological order, the critical path and the requested core- and GPU-hours.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -18,7 +19,8 @@ import attrs
 
 from paracore.core.config import did_you_mean
 from paracore.core.spec import JobSpec, kwargs_pairs
-from paracore.errors import PlanError
+from paracore.core.units import parse_walltime
+from paracore.errors import PlanError, SpecError
 
 __all__ = [
     "CallWork",
@@ -93,10 +95,19 @@ Resources: TypeAlias = "Mapping[str, Any] | Callable[[JobSpec], JobSpec] | JobSp
 preset's name), or a JobSpec whose settings are taken (its payload is replaced)."""
 
 
-def _resources(value: Any) -> Any:
+WALLTIME_KEYS = ("time", "time_min", "slurm_time", "timeout_min")
+"""Resource keys holding a walltime (paracore's, planit's and submitit's spellings)."""
+
+
+def _resources(name: str, value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}  # SlurmArgs
     if value is None or isinstance(value, str | JobSpec) or callable(value):
         return value
     if isinstance(value, Mapping):
+        for key in WALLTIME_KEYS:
+            if value.get(key) is not None:
+                _check_walltime(name, key, value[key])
         return tuple(sorted(value.items()))
     if isinstance(value, tuple) and all(
         isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value
@@ -106,6 +117,14 @@ def _resources(value: Any) -> Any:
         f"resources={value!r}: expected a mapping of keywords ({{'partition': 'gpu', "
         "'time_min': 120, ...}), a transform or preset, a preset's name, or a JobSpec"
     )
+
+
+def _check_walltime(name: str, key: str, value: object) -> None:
+    """A step's walltime must read as one now, not when the plan is described or submitted."""
+    try:
+        parse_walltime(value, field=key)  # type: ignore[arg-type]
+    except SpecError as err:
+        raise PlanError(f"step {name!r}: resources[{key!r}]={value!r}: {err.accepted}") from None
 
 
 def _check_name(name: object) -> str:
@@ -135,12 +154,14 @@ class Step:
     ) -> None:
         if not callable(func):
             raise PlanError(f"step {name!r}: func={func!r} is not callable")
-        self.__attrs_init__(_check_name(name), CallWork(func, args, kwargs), _resources(resources))
+        self.__attrs_init__(
+            _check_name(name), CallWork(func, args, kwargs), _resources(name, resources)
+        )
 
     @classmethod
     def _make(cls, name: str, work: Work, resources: Any, after: tuple[str, ...] = ()) -> Step:
         step = cls.__new__(cls)
-        step.__attrs_init__(_check_name(name), work, _resources(resources), after)
+        step.__attrs_init__(_check_name(name), work, _resources(name, resources), after)
         return step
 
     @classmethod
@@ -200,7 +221,11 @@ def _items(name: str, items: Iterable[Any]) -> tuple[Any, ...]:
 
 def _nodes(kind: str, nodes: Sequence[Any]) -> tuple[Node, ...]:
     if not nodes:
-        raise PlanError(f"an empty {kind}(): give it at least one step")
+        raise PlanError(
+            f"an empty {kind}(): it would run nothing, and paracore refuses it rather than count "
+            "it as 0 minutes as planit does (an empty group is most often a list that was meant "
+            "to be filled); give it at least one step, or leave it out"
+        )
     for node in nodes:
         if not isinstance(node, Step | Chain | Parallel):
             raise PlanError(f"{kind}(...) holds {node!r}: expected Step, Chain or Parallel")
