@@ -132,3 +132,28 @@ def test_preview_is_what_run_submits(slurm_workdir: Path, items: list[str] | Non
     status, shown = cli("preview", str(path), "--token", token.group(1))
     assert status == EXIT_OK
     assert shown == script
+
+
+def test_validate_and_dry_run_ask_sbatch_about_options_in_extra(
+    slurm_workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Options in `extra` that the live limits do not show (--nodes, --constraint) are
+    checked with sbatch --test-only: refused as the real cluster refuses them, nothing run."""
+    since = latest_job_id()
+    good = spec(slurm_workdir, "name: fits\ncommand: 'true'\nresources: {time: 2}\n")
+    assert cli("validate", str(good))[0] == EXIT_OK
+    for option, answer in (
+        ("nodes: 4", "Requested node configuration is not available"),
+        ("constraint: amd64", "Invalid feature specification"),
+    ):
+        path = spec(
+            slurm_workdir,
+            f"name: wide\ncommand: 'true'\nresources: {{time: 2, extra: {{{option}}}}}\n",
+            "wide.yaml",
+        )
+        for command in (["validate", str(path)], ["run", str(path), "--dry-run"]):
+            status, _out = cli(*command)
+            assert status == EXIT_BAD_INPUT
+            err = capsys.readouterr().err
+            assert "sbatch --test-only refused the job" in err and answer in err
+    assert jobs_named("wide", since, 0, timeout=5) == []

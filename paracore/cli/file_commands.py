@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import attrs
 
 from paracore.core.options import SubmitOptions
-from paracore.core.resolved import resolve_spec
+from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.spec import Command, JobSpec
 from paracore.errors import JobFailedError, StepFailedError
 from paracore.shell.checks import prepare_task
@@ -135,8 +135,10 @@ def _scripts(
         plan = spec_file.plan(cluster=args.cluster)
         checked = plan.checked(backend=backend_name, validate=validate)
         for step in plan.steps:
-            spec, _backend = checked[step.name]
+            spec, step_backend = checked[step.name]
             size = step.tasks if step.tasks > 1 else None
+            if validate:
+                _test_submission(step_backend, spec, size)
             title = f"step {step.name}" + (f" ({step.tasks} tasks)" if size else "")
             out.append((title, preview(spec, array_size=size, token=token)))
         return out
@@ -148,9 +150,21 @@ def _scripts(
         count = len(items)
         tasks = _tasks(spec_file, raw, backend, count)
         size = tasks if tasks > 1 else None
+        if validate:
+            _test_submission(backend, spec, size)
         title = f"map {spec_file.name} ({count} items in {tasks} tasks)"
         return [(title, preview(spec, array_size=size, token=token))]
+    if validate:
+        _test_submission(backend, spec, None)
     return [(f"job {spec_file.name}", preview(spec, token=token))]
+
+
+def _test_submission(backend: Any, spec: ResolvedSpec, array_size: int | None) -> None:
+    """The scheduler's own word on the exact script, where the backend can give it (Slurm:
+    ``sbatch --test-only``): what the live limits do not show, such as ``--nodes``."""
+    test = getattr(backend, "test_submission", None)
+    if callable(test):
+        test(spec, array_size=array_size)
 
 
 def _print_scripts(scripts: Sequence[tuple[str, str]], out: TextIO, titled: bool) -> None:
@@ -184,14 +198,17 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     if spec_file.kind == "workflow":
         plan = spec_file.plan(cluster=args.cluster)
         checked = plan.checked(backend=_backend_name(args, spec_file), validate=True)
-        for spec, backend in checked.values():
+        for step in plan.steps:
+            spec, backend = checked[step.name]
             _answers(backend)
             prepare_task(spec, which)
+            _test_submission(backend, spec, step.tasks if step.tasks > 1 else None)
         what = f"a workflow of {len(plan.steps)} steps"
     else:
         raw, options, items = _job(args, spec_file)
         _answers(current_session().backend_for(resolve_spec(raw)))
-        spec, _backend = prepared(raw, attrs.evolve(options, validate=True))
+        spec, backend = prepared(raw, attrs.evolve(options, validate=True))
+        _test_submission(backend, spec, None)
         if spec_file.kind == "map":
             section = spec_file.data
             if "command" in section:

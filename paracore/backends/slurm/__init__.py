@@ -9,6 +9,7 @@ and nodes (:mod:`.cluster`) and the shared status poller (:mod:`.polling`).
 from __future__ import annotations
 
 import getpass
+import subprocess
 import time
 import uuid
 import warnings
@@ -25,6 +26,7 @@ from paracore.backends.slurm.commands import run_command
 from paracore.backends.slurm.executor import executor_for, sbatch_script
 from paracore.backends.slurm.jobs import SubmititJob
 from paracore.backends.slurm.polling import Poller
+from paracore.backends.slurm.sbatch import is_transient
 from paracore.backends.submission import submit_through
 from paracore.core.cluster import ClusterInfo, PartitionLimits
 from paracore.core.resolved import ResolvedSpec
@@ -186,6 +188,36 @@ class SlurmBackend:
     def max_array_size(self) -> int | None:
         """Tasks one array may hold (``MaxArraySize``); None when scontrol does not say."""
         return self.cluster.max_array_size()
+
+    def test_submission(self, spec: ResolvedSpec, *, array_size: int | None = None) -> None:
+        """Ask ``sbatch --test-only`` whether the cluster would take the exact script (what
+        the live limits do not show: ``--nodes``, ``--constraint``, ... passed in ``extra``);
+        raise SpecError with sbatch's answer if not. Nothing is submitted."""
+        script = self.preview(spec, array_size=array_size)
+        timeout = float(self._environ.get("PARACORE_SBATCH_TIMEOUT", DEFAULT_SBATCH_TIMEOUT_S))
+        try:
+            done = subprocess.run(
+                ["sbatch", "--test-only"],
+                input=script,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise SchedulerUnreachable(f"sbatch --test-only did not answer: {err}") from None
+        if done.returncode == 0:
+            return
+        answer = " ".join((done.stderr or done.stdout).split()) or f"exit {done.returncode}"
+        if is_transient(answer):
+            raise SchedulerUnreachable(f"sbatch --test-only: {answer}")
+        options = " ".join(f"--{k}={v}" for k, v in spec.resources.extra) or "(none in extra)"
+        raise SpecError(
+            "sbatch options",
+            options,
+            f"options this cluster can run; sbatch --test-only refused the job: {answer}",
+        )
 
     def preview(
         self, spec: ResolvedSpec, *, array_size: int | None = None, token: str | None = None
