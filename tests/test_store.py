@@ -129,10 +129,10 @@ def test_only_one_live_process_holds_a_task_lease(tmp_path: Path) -> None:
         (f"{host}:{os.getppid()}", 1e12),
     )
     conn.commit()
-    assert store.lease(run_id, [0, 1], 60) == [1]
+    assert store.lease(run_id, {0: 0, 1: 0}, 60) == {1: 1}
     conn.execute("UPDATE tasks SET lease_owner = ? WHERE idx = 0", (f"{host}:999999999",))
     conn.commit()
-    assert store.lease(run_id, [0], 60) == [0]
+    assert store.lease(run_id, {0: 0}, 60) == {0: 1}
 
 
 def test_an_unknown_or_ambiguous_run_id(tmp_path: Path) -> None:

@@ -534,19 +534,22 @@ class RunStore:
         self,
         run_id: str,
         states: Sequence[tuple[int, Mapping[str, Any], Mapping[str, Any] | None]],
+        known: Mapping[int, int] | None = None,
     ) -> dict[int, int]:
         """Write tasks' lifecycle states and, for an attempt that ended, how it ended; the
-        tasks' new versions."""
+        new versions of the tasks written.
+
+        With ``known`` (each task's version as the writer last saw it) a state is written only
+        when the task's version is still that one (compare-and-set): a task another process
+        changed meanwhile keeps that process's state, and the writer reloads it.
+        """
         if not states:
             return {}
+        expected = dict(known) if known is not None else None
+        written: dict[int, int] = {}
         with self._transaction() as conn:
             for idx, state, ended in states:
-                conn.execute(
-                    "UPDATE tasks SET phase = ?, state = ?, version = version + 1 "
-                    "WHERE run_id = ? AND idx = ?",
-                    (state["phase"], json.dumps(state), run_id, idx),
-                )
-                if ended is not None:
+                if ended is not None:  # how a job ended is a fact, whoever saw it
                     conn.execute(
                         "UPDATE attempts SET state = ?, failure_class = ?, exit_code = ?, "
                         "nodes = ? WHERE run_id = ? AND idx = ? AND job_id = ?",
@@ -560,32 +563,52 @@ class RunStore:
                             ended["job_id"],
                         ),
                     )
-            return self._versions(conn, run_id, [idx for idx, _, _ in states])
+                sql = (
+                    "UPDATE tasks SET phase = ?, state = ?, version = version + 1 "
+                    "WHERE run_id = ? AND idx = ?"
+                )
+                args: tuple[Any, ...] = (state["phase"], json.dumps(state), run_id, idx)
+                if expected is not None:
+                    sql += " AND version = ?"
+                    args += (expected.get(idx, -1),)
+                if conn.execute(sql, args).rowcount:
+                    written[idx] = self._versions(conn, run_id, [idx])[idx]
+                    if expected is not None:
+                        expected[idx] = written[idx]
+        return written
 
-    def lease(self, run_id: str, indices: Iterable[int], seconds: float) -> list[int]:
-        """Take the resubmission lease of these tasks; the indices this process now holds.
+    def lease(self, run_id: str, known: Mapping[int, int], seconds: float) -> dict[int, int]:
+        """Take the resubmission lease of these tasks; the ones this process now holds, with
+        their new versions.
 
-        A task leased by another live process within its lease is not taken: that process
-        resubmits it, and this one follows the store.
+        ``known`` is each task's version as this process last saw it: a task whose version
+        moved on since (another process resubmitted it, or wrote what it saw) is not taken,
+        so a decision made from a stale view never resubmits. A task leased by another live
+        process within its lease is not taken either: that process resubmits it, and this one
+        follows the store. Taking the lease is a change of the task (its version moves), so
+        nobody else decides from the view the lease was taken on.
         """
         now = self._clock()
         me = this_process()
-        taken: list[int] = []
+        taken: dict[int, int] = {}
         with self._transaction() as conn:
-            for idx in indices:
+            for idx, version in known.items():
                 row = conn.execute(
-                    "SELECT lease_owner, lease_until FROM tasks WHERE run_id = ? AND idx = ?",
+                    "SELECT lease_owner, lease_until, version FROM tasks "
+                    "WHERE run_id = ? AND idx = ?",
                     (run_id, idx),
                 ).fetchone()
+                if row is None or row["version"] != version:
+                    continue
                 owner, until = row["lease_owner"], row["lease_until"]
                 if owner not in (None, me) and (until or 0) > now and owner_alive(owner):
                     continue
                 conn.execute(
-                    "UPDATE tasks SET lease_owner = ?, lease_until = ? "
+                    "UPDATE tasks SET lease_owner = ?, lease_until = ?, version = version + 1 "
                     "WHERE run_id = ? AND idx = ?",
                     (me, now + seconds, run_id, idx),
                 )
-                taken.append(idx)
+                taken[idx] = version + 1
         return taken
 
     def release(self, run_id: str, indices: Iterable[int]) -> None:
