@@ -41,6 +41,7 @@ from paracore.shell.submit import (
     map_prepared,
     parents_of,
     prepared,
+    source_fingerprint,
     start_run,
 )
 
@@ -207,7 +208,11 @@ def _chunked(
     parents, after = parents_of(after_ok, backend)
     if after:
         options = options.for_dependent()
-    key = content_key(f"chunked-{kind}", key_fields(spec, backend), [fn_blob, *first_blobs])
+    key = content_key(
+        f"chunked-{kind}",
+        key_fields(spec, backend),
+        [fn_blob, source_fingerprint(fn), *first_blobs],
+    )
     folder = map_folder(spec.log_folder, key, fresh=options.resume == "never")
     private_folder(folder)
     with owner_only():

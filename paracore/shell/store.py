@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -374,12 +374,21 @@ class RunStore:
         return uuid.uuid4().hex[:8]
 
     @contextlib.contextmanager
-    def claim(self, content_key: str, *, reuse: str) -> Iterator[tuple[Any, RunRow | None]]:
+    def claim(
+        self,
+        content_key: str,
+        *,
+        reuse: str,
+        accept: Callable[[RunRow], bool] | None = None,
+    ) -> Iterator[tuple[Any, RunRow | None]]:
         """Inside one write transaction: the run to re-attach to, or None to submit anew.
 
-        ``reuse`` is ``"auto"`` (a run still in flight, or finished but not collected),
-        ``"cache"`` (also a collected one) or ``"never"``. The caller inserts its new run in
-        the same transaction (with :meth:`insert_run`), so two processes never both submit.
+        ``reuse`` is ``"auto"`` (a run still in flight, or finished but its outcome never
+        collected: its submitter was interrupted), ``"cache"`` (also a collected run whose
+        every task succeeded, and that ``accept`` takes, when given: a failure is never
+        re-used) or ``"never"``. A run whose outcome was collected is otherwise never
+        re-attached: the identical work runs again. The caller inserts its new run in the
+        same transaction (with :meth:`insert_run`), so two processes never both submit.
         """
         with self._transaction() as conn:
             found: RunRow | None = None
@@ -392,10 +401,22 @@ class RunStore:
                 for row in map(_run, rows):
                     if row.status == "submitting" and not self._lease_holds(row):
                         continue  # its submitter died before recording any job
-                    if row.collected is None or reuse == "cache":
+                    if row.collected is None or (
+                        reuse == "cache"
+                        and self._succeeded(conn, row.id)
+                        and (accept is None or accept(row))
+                    ):
                         found = row
                         break
             yield conn, found
+
+    @staticmethod
+    def _succeeded(conn: Any, run_id: str) -> bool:
+        """Whether every task of the run succeeded."""
+        left = conn.execute(
+            "SELECT COUNT(*) FROM tasks WHERE run_id = ? AND phase != 'succeeded'", (run_id,)
+        ).fetchone()[0]
+        return bool(left == 0)
 
     def _lease_holds(self, run: RunRow) -> bool:
         return owner_alive(run.owner) and (run.owner_until or 0) > self._clock()

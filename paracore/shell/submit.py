@@ -7,6 +7,8 @@ through the backend and wraps each attempt in a :class:`~paracore.shell.handle.S
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 import sys
@@ -26,7 +28,7 @@ from paracore.core.lifecycle import TaskState, encode
 from paracore.core.options import SubmitOptions
 from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
-from paracore.core.spec import JobSpec, Payload
+from paracore.core.spec import Call, JobSpec, Payload
 from paracore.core.summary import describe
 from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
@@ -191,14 +193,49 @@ def submit_again(
     return submit_once(backend, spec, tasks, describes)
 
 
-def _task_bytes(task: Task) -> bytes:
-    """What a task runs, as bytes for the content key (never its per-submission key)."""
+def source_fingerprint(fn: Callable[..., Any] | None) -> bytes:
+    """The source text of the function a call runs (of a ``functools.partial``'s function, of
+    a callable object's class), or ``b""`` when it has none to read (a builtin).
+
+    A function defined in a module is pickled by name, so its pickle does not change when its
+    code does; its source does. Only the function's own text counts, not the helpers it calls.
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if fn is None:
+        return b""
+    for target in (fn, type(fn)):
+        try:
+            return inspect.getsource(target).encode("utf-8", "surrogatepass")
+        except (OSError, TypeError):
+            continue
+    return b""
+
+
+def _task_bytes(task: Task, source: bytes = b"") -> bytes:
+    """What a task runs, as bytes for the content key (never its per-submission key); a
+    call's function's ``source`` (:func:`source_fingerprint`) counts too."""
     if isinstance(task, CommandTask):
         return b"command\0" + task.cmd.encode("utf-8", "surrogatepass")
     if isinstance(task, CallTask):
-        return b"call\0" + task.blob
+        return b"call\0" + len(task.blob).to_bytes(8, "big") + task.blob + source
     pickled: bytes = cloudpickle.dumps(task)
     return pickled
+
+
+def sources_of(payloads: Sequence[Payload]) -> list[bytes]:
+    """The source of each call's function (read once per distinct function; ``b""`` for a
+    command)."""
+    read: dict[int, bytes] = {}
+    out: list[bytes] = []
+    for payload in payloads:
+        if isinstance(payload, Call):
+            if id(payload.fn) not in read:
+                read[id(payload.fn)] = source_fingerprint(payload.fn)
+            out.append(read[id(payload.fn)])
+        else:
+            out.append(b"")
+    return out
 
 
 def key_fields(spec: ResolvedSpec, backend: Backend) -> dict[str, Any]:
@@ -224,8 +261,8 @@ def _summary(spec: ResolvedSpec) -> dict[str, Any]:
 @attrs.frozen
 class RunRequest:
     """What one run submits: its kind (``job`` or ``map``), the checked spec and backend, the
-    tasks with their labels, the array size limit, and (for a chunked map) what its content
-    key is made of instead of the tasks."""
+    tasks with their labels, the array size limit, (for a chunked map) what its content key
+    is made of instead of the tasks, and the source of each task's function."""
 
     kind: str
     spec: ResolvedSpec
@@ -234,6 +271,8 @@ class RunRequest:
     describes: Sequence[str]
     max_array_size: int
     content: Sequence[bytes] | None = None
+    sources: Sequence[bytes] = attrs.field(default=(), eq=False)
+    """Per task, the source of the function it calls (empty: none known)."""
 
     def parts(self, run_id: str = "") -> RunParts:
         """What building the run's handles needs."""
@@ -256,7 +295,11 @@ class RunRequest:
 
     def content_key(self) -> str:
         """The key identical work shares: the spec's fields and what each task runs."""
-        parts = self.content if self.content is not None else [_task_bytes(t) for t in self.tasks]
+        if self.content is not None:
+            parts = list(self.content)
+        else:
+            sources = self.sources or [b""] * len(self.tasks)
+            parts = [_task_bytes(t, s) for t, s in zip(self.tasks, sources, strict=True)]
         return content_key(self.kind, key_fields(self.spec, self.backend), parts)
 
 
@@ -444,7 +487,10 @@ def submit(
     resolved, backend = prepared(spec, options)
     task = prepare_task(resolved, current_session().which, sys.path)
     parents, after = parents_of(after_ok, backend)
-    request = RunRequest("job", resolved, backend, [task], [describe_payload(resolved)], 1)
+    request = RunRequest(
+        "job", resolved, backend, [task], [describe_payload(resolved)], 1,
+        sources=sources_of([resolved.payload]),
+    )  # fmt: skip
     (handle,) = start_run(request, parents=parents, after=after, options=options)
     return handle
 
@@ -501,7 +547,8 @@ def map_prepared(
         warnings.warn(warning, stacklevel=3)
     describes = [describe_payload(s) for s in specs]
     parents, after = parents_of(after_ok, backend)
-    request = RunRequest("map", spec, backend, tasks, describes, max_array_size)
+    sources = sources_of([s.payload for s in specs])
+    request = RunRequest("map", spec, backend, tasks, describes, max_array_size, sources=sources)
     return start_run(request, parents=parents, after=after, options=options)
 
 
