@@ -46,7 +46,7 @@ from paracore.shell.runs import (
 )
 from paracore.shell.session import current_session
 from paracore.shell.signals import signals_deferred
-from paracore.shell.store import RunStore
+from paracore.shell.store import RunRow, RunStore
 
 __all__ = [
     "MAX_ARRAY_SIZE",
@@ -303,16 +303,24 @@ class RunRequest:
         return content_key(self.kind, key_fields(self.spec, self.backend), parts)
 
 
-def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | list[SubmitHandle]:
-    """A new run id claimed in the store for ``request`` (its files saved), or the handles of
-    the identical run recorded earlier when ``resume`` lets it be re-attached."""
+def claim_run(
+    store: RunStore,
+    request: RunRequest,
+    resume: str,
+    *,
+    run_id: str | None = None,
+    accept: Callable[[RunRow], bool] | None = None,
+) -> str | RunRow:
+    """A new run id claimed in the store for ``request`` (its files saved; ``run_id`` when
+    given), or the identical run recorded earlier that ``resume`` lets it re-attach to
+    (``accept``: what else a collected run must satisfy to be re-used by ``"cache"``)."""
     spec = request.spec
-    run_id = store.new_run_id()
+    run_id = run_id or store.new_run_id()
     files = store.folder / "runs" / run_id
     save_run_files(files, spec, request.tasks)
     first = encode(TaskState(policy=spec.retry, resources=spec.attempt))
     key = request.content_key()
-    with store.claim(key, reuse=resume) as (conn, found):
+    with store.claim(key, reuse=resume, accept=accept) as (conn, found):
         if found is None:
             store.insert_run(
                 conn,
@@ -333,10 +341,15 @@ def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | 
     if found is None:
         return run_id
     shutil.rmtree(files, ignore_errors=True)
+    return found
+
+
+def attach_found(store: RunStore, request: RunRequest, run: RunRow) -> list[SubmitHandle]:
+    """The handles of ``run``, the identical earlier run a claim found."""
     session = current_session()
     return attach_run(
         store,
-        found,
+        run,
         backend=request.backend,
         limits=limits_for(request.backend),
         clock=session.clock,
@@ -344,6 +357,13 @@ def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | 
         submit=submit_again,
         max_array_size=request.max_array_size,
     )
+
+
+def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | list[SubmitHandle]:
+    """A new run id claimed in the store for ``request`` (its files saved), or the handles of
+    the identical run recorded earlier when ``resume`` lets it be re-attached."""
+    claimed = claim_run(store, request, resume)
+    return claimed if isinstance(claimed, str) else attach_found(store, request, claimed)
 
 
 def submit_parts(
@@ -396,6 +416,16 @@ def make_ledger(store: RunStore, run_id: str, request: RunRequest) -> RunLedger:
     )
 
 
+@attrs.frozen
+class Started:
+    """A run's handles, and the earlier run they belong to when the submission re-attached
+    to one instead of submitting (None: submitted now, as ``run_id``)."""
+
+    handles: list[SubmitHandle]
+    run_id: str | None
+    attached: RunRow | None = None
+
+
 def start_run(
     request: RunRequest,
     *,
@@ -405,14 +435,32 @@ def start_run(
 ) -> list[SubmitHandle]:
     """Submit the request as one run (or re-attach to the identical one) and return the
     handles: claim or attach, submit every part, then hand out handles with a ledger."""
+    return begin_run(request, parents=parents, after=after, options=options).handles
+
+
+def begin_run(
+    request: RunRequest,
+    *,
+    parents: Sequence[SubmitHandle],
+    after: Sequence[str],
+    options: SubmitOptions,
+    run_id: str | None = None,
+    prepare: Callable[[], None] | None = None,
+    accept: Callable[[RunRow], bool] | None = None,
+) -> Started:
+    """:func:`start_run`, saying whether it re-attached. ``run_id`` is the id a new run gets,
+    ``prepare`` runs once a new run is claimed, before anything is submitted (the files its
+    tasks read), and ``accept`` is what a collected run must also satisfy for ``cache``."""
     if not request.backend.keeps_files:  # results live in this process only: nothing to record
+        if prepare is not None:
+            prepare()
         ran = submit_parts(request, after)
-        return handles_for(request.parts(), ran, [None] * len(ran), None, parents)
+        return Started(handles_for(request.parts(), ran, [None] * len(ran), None, parents), None)
     store = current_session().store(None if options.store is None else Path(options.store))
     resume = options.for_dependent().resume if after else options.resume
-    claimed = claim_or_attach(store, request, resume)
+    claimed = claim_run(store, request, resume, run_id=run_id, accept=accept)
     if not isinstance(claimed, str):
-        return claimed
+        return Started(attach_found(store, request, claimed), claimed.id, claimed)
     run_id = claimed
 
     def recorded(offset: int, jobs: list[RunningJob]) -> None:
@@ -422,13 +470,17 @@ def start_run(
 
     with signals_deferred():  # an interruption lands once every part is recorded, or undone
         try:
+            if prepare is not None:
+                prepare()
             jobs = submit_parts(request, after, recorded)
         except BaseException:
             store.delete(run_id)
             shutil.rmtree(store.folder / "runs" / run_id, ignore_errors=True)
             raise
     ledger = make_ledger(store, run_id, request)
-    return handles_for(request.parts(run_id), jobs, [None] * len(jobs), ledger, parents)
+    return Started(
+        handles_for(request.parts(run_id), jobs, [None] * len(jobs), ledger, parents), run_id
+    )
 
 
 def _fields(job: RunningJob, spec: ResolvedSpec) -> dict[str, Any]:
