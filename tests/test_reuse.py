@@ -1,12 +1,14 @@
 """What an identical submission re-uses: an interrupted run is re-attached, a collected one runs
 again (a chunked map with a folder of its own), ``resume="cache"`` re-uses successes only and
-notices that a function's code changed."""
+notices that a function's code changed, and a re-attach is announced."""
 
 from __future__ import annotations
 
 import importlib
 import io
+import logging
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -218,3 +220,55 @@ def test_cache_runs_again_once_the_functions_code_changed(
     assert run(_module(changing, "def value(x):\n    return x * 1000\n")) == [
         1000 * x for x in ([1] if how == "job" else [1, 2])
     ]
+
+
+# ---------------------------------------------------------------- announcing a re-attach
+
+
+def test_a_re_attach_is_announced_once_with_the_run_and_how_to_submit_anew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One WARNING on the paracore logger: the run id, its age, its progress, resume='never'."""
+    first = pc.map_cmds(["true"] * 3, **options(tmp_path))
+    (run,) = current_session().store().runs()
+    with caplog.at_level(logging.WARNING, logger="paracore"):
+        pc.map_cmds(["true"] * 3, **options(tmp_path))
+    (record,) = [r for r in caplog.records if r.name == "paracore"]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert run.id in message and "ago" in message and "of 3 tasks" in message
+    assert "resume='never'" in message
+    pc.gather(first, timeout=60)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="paracore"):
+        pc.map_cmds(["true"] * 3, **options(tmp_path))  # collected: submitted anew, silently
+    assert not [r for r in caplog.records if r.name == "paracore"]
+
+
+ANNOUNCED = """
+import sys
+import paracore as pc
+handles = pc.map_cmds(["true", "true"], backend="local", config={"log_dir": sys.argv[1]})
+if sys.argv[2] == "collect":
+    pc.gather(handles, timeout=60)
+"""
+
+
+def test_a_script_in_a_terminal_sees_the_re_attach_on_stderr(tmp_path: Path) -> None:
+    """Without any logging set up, the one line reaches stderr (a terminal, a notebook)."""
+    script = tmp_path / "announced.py"
+    script.write_text(textwrap.dedent(ANNOUNCED))
+
+    def run(mode: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "logs"), mode],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+
+    assert run("leave").stderr == ""  # a first submission says nothing
+    second = run("collect")
+    (line,) = second.stderr.splitlines()
+    (run_row,) = current_session().store().runs()
+    assert run_row.id in line and "resume='never'" in line
+    assert run("collect").stderr == ""  # collected: submitted anew, nothing to announce

@@ -276,6 +276,7 @@ def _chunked(
             after=(),
             options=options,
             prepare=lambda: write(folder, first, blobs, with_fn=False),
+            announced=False,
         )
         return begun.handles
 

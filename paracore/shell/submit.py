@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -64,6 +66,9 @@ MAX_ARRAY_SIZE = 1000
 """Tasks per array when the backend does not say (Slurm's default MaxArraySize is 1001)."""
 
 AfterOk = Sequence["SubmitHandle | str | int"]
+
+LOG = logging.getLogger("paracore")
+"""Where paracore says what users should know but need not act on (a re-attach)."""
 
 
 def detect_backend() -> str:
@@ -344,6 +349,40 @@ def claim_run(
     return found
 
 
+def _age(seconds: float) -> str:
+    """``40 s``, ``12 min``, ``3 h 5 min``, ``2 days``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days" if seconds >= 2 * 86400 else "1 day"
+
+
+def announce(store: RunStore, run: RunRow) -> None:
+    """Say, in one line on the ``paracore`` logger (stderr when logging is not set up), that a
+    submission re-attached to an earlier run instead of submitting: which, how old, how far."""
+    phases = [t.phase for t in store.tasks(run.id)]
+    ended = sum(1 for phase in phases if phase in ("succeeded", "failed"))
+    if run.collected is not None:  # resume="cache"
+        what, anew = "re-used the results of", "to run it again"
+    else:
+        what, anew = "re-attached to", "to submit anew"
+    LOG.warning(
+        "paracore %s run %s (%s, submitted %s ago, %d of %d tasks finished) instead of "
+        "submitting; pass resume='never' %s",
+        what,
+        run.id,
+        run.name,
+        _age(time.time() - run.created),
+        ended,
+        len(phases),
+        anew,
+    )
+
+
 def attach_found(store: RunStore, request: RunRequest, run: RunRow) -> list[SubmitHandle]:
     """The handles of ``run``, the identical earlier run a claim found."""
     session = current_session()
@@ -361,9 +400,12 @@ def attach_found(store: RunStore, request: RunRequest, run: RunRow) -> list[Subm
 
 def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | list[SubmitHandle]:
     """A new run id claimed in the store for ``request`` (its files saved), or the handles of
-    the identical run recorded earlier when ``resume`` lets it be re-attached."""
+    the identical run recorded earlier when ``resume`` lets it be re-attached (announced)."""
     claimed = claim_run(store, request, resume)
-    return claimed if isinstance(claimed, str) else attach_found(store, request, claimed)
+    if isinstance(claimed, str):
+        return claimed
+    announce(store, claimed)
+    return attach_found(store, request, claimed)
 
 
 def submit_parts(
@@ -447,10 +489,12 @@ def begin_run(
     run_id: str | None = None,
     prepare: Callable[[], None] | None = None,
     accept: Callable[[RunRow], bool] | None = None,
+    announced: bool = True,
 ) -> Started:
     """:func:`start_run`, saying whether it re-attached. ``run_id`` is the id a new run gets,
     ``prepare`` runs once a new run is claimed, before anything is submitted (the files its
-    tasks read), and ``accept`` is what a collected run must also satisfy for ``cache``."""
+    tasks read), ``accept`` is what a collected run must also satisfy for ``cache``, and
+    ``announced`` whether a re-attach is announced (:func:`announce`)."""
     if not request.backend.keeps_files:  # results live in this process only: nothing to record
         if prepare is not None:
             prepare()
@@ -460,6 +504,8 @@ def begin_run(
     resume = options.for_dependent().resume if after else options.resume
     claimed = claim_run(store, request, resume, run_id=run_id, accept=accept)
     if not isinstance(claimed, str):
+        if announced:
+            announce(store, claimed)
         return Started(attach_found(store, request, claimed), claimed.id, claimed)
     run_id = claimed
 
