@@ -89,18 +89,26 @@ def test_a_damaged_store_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_claim_follows_the_resume_mode(tmp_path: Path) -> None:
-    """auto finds an uncollected run, never finds none, cache also finds a collected one."""
+    """auto finds an uncollected run, never finds none, cache also finds a collected one
+    whose tasks all succeeded (never a collected failure)."""
     store = RunStore(tmp_path)
     run_id = _insert(store, "key")
     store.submitted(run_id, [(0, {"job_id": "1_0"}), (1, {"job_id": "1_1"})])
     for mode, expected in (("auto", run_id), ("never", None), ("cache", run_id)):
         with store.claim("key", reuse=mode) as (_conn, found):
             assert (found.id if found else None) == expected, mode
+    store.save_states(run_id, [(0, {"phase": "succeeded"}, None), (1, {"phase": "failed"}, None)])
     store.collected(run_id, [0, 1])
     assert store.run(run_id).collected is not None
+    for mode in ("auto", "cache"):
+        with store.claim("key", reuse=mode) as (_conn, found):
+            assert found is None, mode
+    store.save_states(run_id, [(1, {"phase": "succeeded"}, None)])
     for mode, expected in (("auto", None), ("cache", run_id)):
         with store.claim("key", reuse=mode) as (_conn, found):
             assert (found.id if found else None) == expected, mode
+    with store.claim("key", reuse="cache", accept=lambda run: False) as (_conn, found):
+        assert found is None
 
 
 def test_a_submission_whose_process_died_is_not_attached_to(tmp_path: Path) -> None:
@@ -129,10 +137,10 @@ def test_only_one_live_process_holds_a_task_lease(tmp_path: Path) -> None:
         (f"{host}:{os.getppid()}", 1e12),
     )
     conn.commit()
-    assert store.lease(run_id, [0, 1], 60) == [1]
+    assert store.lease(run_id, {0: 0, 1: 0}, 60) == {1: 1}
     conn.execute("UPDATE tasks SET lease_owner = ? WHERE idx = 0", (f"{host}:999999999",))
     conn.commit()
-    assert store.lease(run_id, [0], 60) == [0]
+    assert store.lease(run_id, {0: 0}, 60) == {0: 1}
 
 
 def test_an_unknown_or_ambiguous_run_id(tmp_path: Path) -> None:

@@ -25,7 +25,6 @@ import attrs
 
 from paracore.backends.outcomes import failure_error
 from paracore.core.chunking import pack
-from paracore.core.digest import stable_digest
 from paracore.core.failures import FailureClass
 from paracore.core.lifecycle import Attempt
 from paracore.core.retry import RetryPolicy, base_delay, jittered, may_retry
@@ -106,6 +105,7 @@ class ChunkedMap:
         self._retrying: list[int] = []
         self._retry_at: float | None = None
         self._collected: set[int] = set()
+        self._earlier: dict[int, list[int]] = {}  # a retried item's chunks before its current
         self._unfinished = count
         self._add_wave(pack(range(count), size))
 
@@ -113,12 +113,15 @@ class ChunkedMap:
 
     def _add_wave(self, chunks: list[Sequence[int]]) -> None:
         first = len(self._chunks)
+        retry = bool(self._waves)
         handles = self._launch(len(self._waves) + 1, first, chunks)
         wave = _Wave(len(self._waves) + 1, first, chunks, handles, bytearray(len(chunks)))
         self._waves.append(wave)
         self._chunks.extend(handles)
         for offset, positions in enumerate(chunks):
             for position in positions:
+                if retry:
+                    self._earlier.setdefault(position, []).append(self._chunk_of[position])
                 self._chunk_of[position] = first + offset
 
     @property
@@ -196,6 +199,8 @@ class ChunkedMap:
     def _finish(self, position: int, status: int) -> None:
         self._status[position] = status
         self._unfinished -= 1
+        if self._unfinished == 0 and self._status.count(DONE) == self.count:
+            mark_succeeded(self.folder)
 
     def due(self) -> float | None:
         """When the next chunk or item retry falls due, or None."""
@@ -220,11 +225,13 @@ class ChunkedMap:
         """Outcomes that reached the caller: their chunks are marked collected in the store."""
         fresh: dict[int, SubmitHandle] = {}
         for item in items:
-            if not isinstance(item, ItemHandle):
+            if not isinstance(item, ItemHandle) or self._status[item._position] not in _FINAL:
                 continue
-            chunk = self._chunk_of[item._position]
-            if chunk not in self._collected and self._status[item._position] in _FINAL:
-                fresh[chunk] = self._chunks[chunk]
+            position = item._position
+            # the chunks that ran it before a retry wave count too: their outcome was used
+            for chunk in (*self._earlier.get(position, ()), self._chunk_of[position]):
+                if chunk not in self._collected:
+                    fresh[chunk] = self._chunks[chunk]
         if fresh:
             self._collected.update(fresh)
             collected(list(fresh.values()))
@@ -491,10 +498,22 @@ def _odd(value: Any) -> TaskFailure:
     )
 
 
-def map_folder(log_folder: str, key: str, fresh: bool) -> Path:
-    """Where a chunked map keeps its function, items and results: named by its content key,
-    so identical work finds its earlier results; ``fresh`` adds a random part (never reuse)."""
-    name = f"map-{key[:16]}"
-    if fresh:
-        name += "-" + stable_digest(random.randbytes(16), 8)
-    return Path(log_folder) / name
+SUCCEEDED_FILE = "succeeded"
+"""Written into a chunked map's folder once every item of it succeeded."""
+
+
+def map_folder(log_folder: str, key: str, run_id: str) -> Path:
+    """Where a chunked map keeps its function, items and results: named by its content key
+    and by the run id of its first wave, so a new run never reads an earlier run's results
+    (a re-attached run reads its own folder, which its recorded tasks name)."""
+    return Path(log_folder) / f"map-{key[:16]}-{run_id}"
+
+
+def mark_succeeded(folder: Path) -> None:
+    """Record that every item of the map in ``folder`` succeeded (what ``cache`` re-uses)."""
+    (folder / SUCCEEDED_FILE).touch(mode=0o600)
+
+
+def map_succeeded(folder: Path) -> bool:
+    """Whether every item of the map in ``folder`` succeeded."""
+    return (folder / SUCCEEDED_FILE).exists()

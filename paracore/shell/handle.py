@@ -405,7 +405,10 @@ class SubmitHandle:
     def _resubmit_now(self, resources: AttemptResources, now: float) -> list[Resubmit]:
         assert self._resubmit is not None
         if self._ledger is not None and not self._ledger.may_resubmit([self]):
-            return []  # another process holds this task's lease and resubmits it
+            # another process holds this task's lease, or moved it on since this process
+            # last looked: it resubmits, and this handle takes what it recorded
+            self._ledger.refresh([self])
+            return []
         try:
             job = self._resubmit(resources)
         except (SubmissionError, SpecError) as err:
@@ -639,7 +642,10 @@ class RetryGroup:
         for resources, members in batches.items():
             members.sort(key=lambda h: h._index)
             if ledger is not None:  # only one process resubmits a task
-                members = ledger.may_resubmit(members)
+                leased = ledger.may_resubmit(members)
+                if len(leased) < len(members):  # moved on elsewhere: take what was recorded
+                    ledger.refresh([m for m in members if m not in leased])
+                members = leased
                 if not members:
                     continue
             indices = [h._index for h in members]

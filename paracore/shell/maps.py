@@ -26,22 +26,25 @@ from paracore.core.options import SubmitOptions
 from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
 from paracore.core.spec import Call, Command, JobSpec
-from paracore.errors import SchedulerUnreachable, SpecError
+from paracore.errors import SchedulerUnreachable, SpecError, StoreError
 from paracore.runtime.chunks import FUNCTION_FILE, ChunkTask, items_blob, items_path, write_items
 from paracore.shell.checks import check_command, check_pickles, describe_payload, task_options
-from paracore.shell.chunked_map import ChunkedMap, ItemHandles, map_folder
+from paracore.shell.chunked_map import ChunkedMap, ItemHandles, map_folder, map_succeeded
 from paracore.shell.handle import SubmitHandle
 from paracore.shell.private import owner_only, private_folder
+from paracore.shell.runs import load_run_files
 from paracore.shell.session import current_session
+from paracore.shell.store import RunRow
 from paracore.shell.submit import (
     AfterOk,
     RunRequest,
     array_limit,
+    begin_run,
     key_fields,
     map_prepared,
     parents_of,
     prepared,
-    start_run,
+    source_fingerprint,
 )
 
 __all__ = ["chunk_size_of", "item_seconds_of", "submit_items"]
@@ -207,12 +210,13 @@ def _chunked(
     parents, after = parents_of(after_ok, backend)
     if after:
         options = options.for_dependent()
-    key = content_key(f"chunked-{kind}", key_fields(spec, backend), [fn_blob, *first_blobs])
-    folder = map_folder(spec.log_folder, key, fresh=options.resume == "never")
-    private_folder(folder)
-    with owner_only():
-        if fn is not None:
-            write_items(folder / FUNCTION_FILE, fn_blob)
+    key = content_key(
+        f"chunked-{kind}",
+        key_fields(spec, backend),
+        [fn_blob, source_fingerprint(fn), *first_blobs],
+    )
+    store = current_session().store(None if options.store is None else Path(options.store))
+    run_id = store.new_run_id()
     common = task_options(spec)
     common.pop("record_key")
     sys_path = tuple(sys.path) if fn is not None else ()
@@ -222,11 +226,7 @@ def _chunked(
             return describe_payload(spec.with_payload(Command(items[position])))
         return f"call {call_label}(items[{position}])"
 
-    def launch(wave: int, first: int, parts: list[Sequence[int]]) -> list[SubmitHandle]:
-        blobs = first_blobs if wave == 1 else _blobs(parts, items)
-        with owner_only():
-            for offset, blob in enumerate(blobs):
-                write_items(items_path(folder, first + offset), blob)
+    def request(wave: int, first: int, parts: list[Sequence[int]], folder: Path) -> RunRequest:
         tasks = [
             ChunkTask(
                 str(folder),
@@ -240,15 +240,45 @@ def _chunked(
         ]
         describes = [_describe(kind, call_label, part, first + i) for i, part in enumerate(parts)]
         content = [key.encode(), f"wave {wave}".encode()]
-        if wave > 1:
-            content += [array("q", part).tobytes() for part in parts]
-        request = RunRequest("map", spec, backend, tasks, describes, limit, content)
-        return start_run(
-            request,
-            parents=parents if wave == 1 else [],
-            after=after if wave == 1 else (),
+        if wave > 1:  # a retry wave belongs to its map's run (its folder)
+            content += [folder.name.encode(), *(array("q", part).tobytes() for part in parts)]
+        return RunRequest("map", spec, backend, tasks, describes, limit, content)
+
+    def write(folder: Path, first: int, blobs: Sequence[bytes], with_fn: bool) -> None:
+        private_folder(folder)
+        with owner_only():
+            if with_fn and fn is not None:
+                write_items(folder / FUNCTION_FILE, fn_blob)
+            for offset, blob in enumerate(blobs):
+                write_items(items_path(folder, first + offset), blob)
+
+    # The first wave is the map's run: a new run gets a folder of its own (named by its run id),
+    # so it never reads the results of an earlier run; a re-attached run keeps reading its own.
+    own = map_folder(spec.log_folder, key, run_id)
+    started = begin_run(
+        request(1, 0, chunks, own),
+        parents=parents,
+        after=after,
+        options=options,
+        run_id=run_id,
+        prepare=lambda: write(own, 0, first_blobs, with_fn=True),
+        accept=_every_item_succeeded,
+    )
+    folder = own if started.attached is None else _folder_of(started.attached)
+
+    def launch(wave: int, first: int, parts: list[Sequence[int]]) -> list[SubmitHandle]:
+        if wave == 1:
+            return started.handles
+        blobs = _blobs(parts, items)
+        begun = begin_run(
+            request(wave, first, parts, folder),
+            parents=[],
+            after=(),
             options=options,
+            prepare=lambda: write(folder, first, blobs, with_fn=False),
+            announced=False,
         )
+        return begun.handles
 
     def size_for(count: int) -> int:  # a retry wave: spread out, never larger chunks
         parallelism = _parallelism(raw, backend)
@@ -256,7 +286,7 @@ def _chunked(
 
     chunked = ChunkedMap(
         len(items),
-        folder=Path(folder),
+        folder=folder,
         size=size,
         launch=launch,
         size_for=size_for,
@@ -265,6 +295,23 @@ def _chunked(
         job_name=spec.name,
     )
     return ItemHandles(chunked)
+
+
+def _folder_of(run: RunRow) -> Path:
+    """The folder a recorded chunked map's chunks read and write (its first task's)."""
+    _spec, tasks = load_run_files(Path(run.files))
+    task = tasks[0]
+    if not isinstance(task, ChunkTask):
+        raise StoreError(f"run {run.id} is not a chunked map (its tasks are {type(task).__name__})")
+    return Path(task.folder)
+
+
+def _every_item_succeeded(run: RunRow) -> bool:
+    """Whether every item of a recorded chunked map succeeded (``cache`` re-uses no failure)."""
+    try:
+        return map_succeeded(_folder_of(run))
+    except StoreError:  # its files are gone: nothing to re-use
+        return False
 
 
 def _describe(kind: str, call_label: str, positions: Sequence[int], chunk: int) -> str:

@@ -140,15 +140,21 @@ class RunLedger:
         self._pending.append((handle.index, self._to_wall(handle.lifecycle), _ended(ended)))
 
     def flush(self) -> None:
-        """Write every remembered change in one transaction."""
+        """Write every remembered change in one transaction; a task another process changed
+        since this one last saw it is not overwritten (the next :meth:`refresh` reloads it)."""
         if self._pending:
             pending, self._pending = self._pending, []
-            self._known.update(self.store.save_states(self.run_id, pending))
+            self._known.update(self.store.save_states(self.run_id, pending, self._known))
 
     def may_resubmit(self, handles: Sequence[SubmitHandle]) -> list[SubmitHandle]:
-        """The handles whose resubmission lease this process now holds."""
+        """The handles whose resubmission lease this process now holds: only those no other
+        process changed since this one last saw them (compare-and-set on their versions, in
+        the transaction that takes the lease), so one process moves a task to its next
+        attempt."""
         self.flush()
-        taken = set(self.store.lease(self.run_id, [h.index for h in handles], LEASE_S))
+        known = {h.index: self._known.get(h.index, -1) for h in handles}
+        taken = self.store.lease(self.run_id, known, LEASE_S)
+        self._known.update(taken)
         return [h for h in handles if h.index in taken]
 
     def resubmitted(self, handles: Sequence[SubmitHandle]) -> None:

@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -374,12 +374,21 @@ class RunStore:
         return uuid.uuid4().hex[:8]
 
     @contextlib.contextmanager
-    def claim(self, content_key: str, *, reuse: str) -> Iterator[tuple[Any, RunRow | None]]:
+    def claim(
+        self,
+        content_key: str,
+        *,
+        reuse: str,
+        accept: Callable[[RunRow], bool] | None = None,
+    ) -> Iterator[tuple[Any, RunRow | None]]:
         """Inside one write transaction: the run to re-attach to, or None to submit anew.
 
-        ``reuse`` is ``"auto"`` (a run still in flight, or finished but not collected),
-        ``"cache"`` (also a collected one) or ``"never"``. The caller inserts its new run in
-        the same transaction (with :meth:`insert_run`), so two processes never both submit.
+        ``reuse`` is ``"auto"`` (a run still in flight, or finished but its outcome never
+        collected: its submitter was interrupted), ``"cache"`` (also a collected run whose
+        every task succeeded, and that ``accept`` takes, when given: a failure is never
+        re-used) or ``"never"``. A run whose outcome was collected is otherwise never
+        re-attached: the identical work runs again. The caller inserts its new run in the
+        same transaction (with :meth:`insert_run`), so two processes never both submit.
         """
         with self._transaction() as conn:
             found: RunRow | None = None
@@ -392,10 +401,22 @@ class RunStore:
                 for row in map(_run, rows):
                     if row.status == "submitting" and not self._lease_holds(row):
                         continue  # its submitter died before recording any job
-                    if row.collected is None or reuse == "cache":
+                    if row.collected is None or (
+                        reuse == "cache"
+                        and self._succeeded(conn, row.id)
+                        and (accept is None or accept(row))
+                    ):
                         found = row
                         break
             yield conn, found
+
+    @staticmethod
+    def _succeeded(conn: Any, run_id: str) -> bool:
+        """Whether every task of the run succeeded."""
+        left = conn.execute(
+            "SELECT COUNT(*) FROM tasks WHERE run_id = ? AND phase != 'succeeded'", (run_id,)
+        ).fetchone()[0]
+        return bool(left == 0)
 
     def _lease_holds(self, run: RunRow) -> bool:
         return owner_alive(run.owner) and (run.owner_until or 0) > self._clock()
@@ -534,19 +555,22 @@ class RunStore:
         self,
         run_id: str,
         states: Sequence[tuple[int, Mapping[str, Any], Mapping[str, Any] | None]],
+        known: Mapping[int, int] | None = None,
     ) -> dict[int, int]:
         """Write tasks' lifecycle states and, for an attempt that ended, how it ended; the
-        tasks' new versions."""
+        new versions of the tasks written.
+
+        With ``known`` (each task's version as the writer last saw it) a state is written only
+        when the task's version is still that one (compare-and-set): a task another process
+        changed meanwhile keeps that process's state, and the writer reloads it.
+        """
         if not states:
             return {}
+        expected = dict(known) if known is not None else None
+        written: dict[int, int] = {}
         with self._transaction() as conn:
             for idx, state, ended in states:
-                conn.execute(
-                    "UPDATE tasks SET phase = ?, state = ?, version = version + 1 "
-                    "WHERE run_id = ? AND idx = ?",
-                    (state["phase"], json.dumps(state), run_id, idx),
-                )
-                if ended is not None:
+                if ended is not None:  # how a job ended is a fact, whoever saw it
                     conn.execute(
                         "UPDATE attempts SET state = ?, failure_class = ?, exit_code = ?, "
                         "nodes = ? WHERE run_id = ? AND idx = ? AND job_id = ?",
@@ -560,32 +584,52 @@ class RunStore:
                             ended["job_id"],
                         ),
                     )
-            return self._versions(conn, run_id, [idx for idx, _, _ in states])
+                sql = (
+                    "UPDATE tasks SET phase = ?, state = ?, version = version + 1 "
+                    "WHERE run_id = ? AND idx = ?"
+                )
+                args: tuple[Any, ...] = (state["phase"], json.dumps(state), run_id, idx)
+                if expected is not None:
+                    sql += " AND version = ?"
+                    args += (expected.get(idx, -1),)
+                if conn.execute(sql, args).rowcount:
+                    written[idx] = self._versions(conn, run_id, [idx])[idx]
+                    if expected is not None:
+                        expected[idx] = written[idx]
+        return written
 
-    def lease(self, run_id: str, indices: Iterable[int], seconds: float) -> list[int]:
-        """Take the resubmission lease of these tasks; the indices this process now holds.
+    def lease(self, run_id: str, known: Mapping[int, int], seconds: float) -> dict[int, int]:
+        """Take the resubmission lease of these tasks; the ones this process now holds, with
+        their new versions.
 
-        A task leased by another live process within its lease is not taken: that process
-        resubmits it, and this one follows the store.
+        ``known`` is each task's version as this process last saw it: a task whose version
+        moved on since (another process resubmitted it, or wrote what it saw) is not taken,
+        so a decision made from a stale view never resubmits. A task leased by another live
+        process within its lease is not taken either: that process resubmits it, and this one
+        follows the store. Taking the lease is a change of the task (its version moves), so
+        nobody else decides from the view the lease was taken on.
         """
         now = self._clock()
         me = this_process()
-        taken: list[int] = []
+        taken: dict[int, int] = {}
         with self._transaction() as conn:
-            for idx in indices:
+            for idx, version in known.items():
                 row = conn.execute(
-                    "SELECT lease_owner, lease_until FROM tasks WHERE run_id = ? AND idx = ?",
+                    "SELECT lease_owner, lease_until, version FROM tasks "
+                    "WHERE run_id = ? AND idx = ?",
                     (run_id, idx),
                 ).fetchone()
+                if row is None or row["version"] != version:
+                    continue
                 owner, until = row["lease_owner"], row["lease_until"]
                 if owner not in (None, me) and (until or 0) > now and owner_alive(owner):
                     continue
                 conn.execute(
-                    "UPDATE tasks SET lease_owner = ?, lease_until = ? "
+                    "UPDATE tasks SET lease_owner = ?, lease_until = ?, version = version + 1 "
                     "WHERE run_id = ? AND idx = ?",
                     (me, now + seconds, run_id, idx),
                 )
-                taken.append(idx)
+                taken[idx] = version + 1
         return taken
 
     def release(self, run_id: str, indices: Iterable[int]) -> None:

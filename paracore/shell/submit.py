@@ -7,9 +7,13 @@ through the backend and wraps each attempt in a :class:`~paracore.shell.handle.S
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import os
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +30,7 @@ from paracore.core.lifecycle import TaskState, encode
 from paracore.core.options import SubmitOptions
 from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
-from paracore.core.spec import JobSpec, Payload
+from paracore.core.spec import Call, JobSpec, Payload
 from paracore.core.summary import describe
 from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
@@ -44,7 +48,7 @@ from paracore.shell.runs import (
 )
 from paracore.shell.session import current_session
 from paracore.shell.signals import signals_deferred
-from paracore.shell.store import RunStore
+from paracore.shell.store import RunRow, RunStore
 
 __all__ = [
     "MAX_ARRAY_SIZE",
@@ -62,6 +66,9 @@ MAX_ARRAY_SIZE = 1000
 """Tasks per array when the backend does not say (Slurm's default MaxArraySize is 1001)."""
 
 AfterOk = Sequence["SubmitHandle | str | int"]
+
+LOG = logging.getLogger("paracore")
+"""Where paracore says what users should know but need not act on (a re-attach)."""
 
 
 def detect_backend() -> str:
@@ -191,14 +198,49 @@ def submit_again(
     return submit_once(backend, spec, tasks, describes)
 
 
-def _task_bytes(task: Task) -> bytes:
-    """What a task runs, as bytes for the content key (never its per-submission key)."""
+def source_fingerprint(fn: Callable[..., Any] | None) -> bytes:
+    """The source text of the function a call runs (of a ``functools.partial``'s function, of
+    a callable object's class), or ``b""`` when it has none to read (a builtin).
+
+    A function defined in a module is pickled by name, so its pickle does not change when its
+    code does; its source does. Only the function's own text counts, not the helpers it calls.
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if fn is None:
+        return b""
+    for target in (fn, type(fn)):
+        try:
+            return inspect.getsource(target).encode("utf-8", "surrogatepass")
+        except (OSError, TypeError):
+            continue
+    return b""
+
+
+def _task_bytes(task: Task, source: bytes = b"") -> bytes:
+    """What a task runs, as bytes for the content key (never its per-submission key); a
+    call's function's ``source`` (:func:`source_fingerprint`) counts too."""
     if isinstance(task, CommandTask):
         return b"command\0" + task.cmd.encode("utf-8", "surrogatepass")
     if isinstance(task, CallTask):
-        return b"call\0" + task.blob
+        return b"call\0" + len(task.blob).to_bytes(8, "big") + task.blob + source
     pickled: bytes = cloudpickle.dumps(task)
     return pickled
+
+
+def sources_of(payloads: Sequence[Payload]) -> list[bytes]:
+    """The source of each call's function (read once per distinct function; ``b""`` for a
+    command)."""
+    read: dict[int, bytes] = {}
+    out: list[bytes] = []
+    for payload in payloads:
+        if isinstance(payload, Call):
+            if id(payload.fn) not in read:
+                read[id(payload.fn)] = source_fingerprint(payload.fn)
+            out.append(read[id(payload.fn)])
+        else:
+            out.append(b"")
+    return out
 
 
 def key_fields(spec: ResolvedSpec, backend: Backend) -> dict[str, Any]:
@@ -224,8 +266,8 @@ def _summary(spec: ResolvedSpec) -> dict[str, Any]:
 @attrs.frozen
 class RunRequest:
     """What one run submits: its kind (``job`` or ``map``), the checked spec and backend, the
-    tasks with their labels, the array size limit, and (for a chunked map) what its content
-    key is made of instead of the tasks."""
+    tasks with their labels, the array size limit, (for a chunked map) what its content key
+    is made of instead of the tasks, and the source of each task's function."""
 
     kind: str
     spec: ResolvedSpec
@@ -234,6 +276,8 @@ class RunRequest:
     describes: Sequence[str]
     max_array_size: int
     content: Sequence[bytes] | None = None
+    sources: Sequence[bytes] = attrs.field(default=(), eq=False)
+    """Per task, the source of the function it calls (empty: none known)."""
 
     def parts(self, run_id: str = "") -> RunParts:
         """What building the run's handles needs."""
@@ -256,20 +300,32 @@ class RunRequest:
 
     def content_key(self) -> str:
         """The key identical work shares: the spec's fields and what each task runs."""
-        parts = self.content if self.content is not None else [_task_bytes(t) for t in self.tasks]
+        if self.content is not None:
+            parts = list(self.content)
+        else:
+            sources = self.sources or [b""] * len(self.tasks)
+            parts = [_task_bytes(t, s) for t, s in zip(self.tasks, sources, strict=True)]
         return content_key(self.kind, key_fields(self.spec, self.backend), parts)
 
 
-def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | list[SubmitHandle]:
-    """A new run id claimed in the store for ``request`` (its files saved), or the handles of
-    the identical run recorded earlier when ``resume`` lets it be re-attached."""
+def claim_run(
+    store: RunStore,
+    request: RunRequest,
+    resume: str,
+    *,
+    run_id: str | None = None,
+    accept: Callable[[RunRow], bool] | None = None,
+) -> str | RunRow:
+    """A new run id claimed in the store for ``request`` (its files saved; ``run_id`` when
+    given), or the identical run recorded earlier that ``resume`` lets it re-attach to
+    (``accept``: what else a collected run must satisfy to be re-used by ``"cache"``)."""
     spec = request.spec
-    run_id = store.new_run_id()
+    run_id = run_id or store.new_run_id()
     files = store.folder / "runs" / run_id
     save_run_files(files, spec, request.tasks)
     first = encode(TaskState(policy=spec.retry, resources=spec.attempt))
     key = request.content_key()
-    with store.claim(key, reuse=resume) as (conn, found):
+    with store.claim(key, reuse=resume, accept=accept) as (conn, found):
         if found is None:
             store.insert_run(
                 conn,
@@ -290,10 +346,49 @@ def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | 
     if found is None:
         return run_id
     shutil.rmtree(files, ignore_errors=True)
+    return found
+
+
+def _age(seconds: float) -> str:
+    """``40 s``, ``12 min``, ``3 h 5 min``, ``2 days``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days" if seconds >= 2 * 86400 else "1 day"
+
+
+def announce(store: RunStore, run: RunRow) -> None:
+    """Say, in one line on the ``paracore`` logger (stderr when logging is not set up), that a
+    submission re-attached to an earlier run instead of submitting: which, how old, how far."""
+    phases = [t.phase for t in store.tasks(run.id)]
+    ended = sum(1 for phase in phases if phase in ("succeeded", "failed"))
+    if run.collected is not None:  # resume="cache"
+        what, anew = "re-used the results of", "to run it again"
+    else:
+        what, anew = "re-attached to", "to submit anew"
+    LOG.warning(
+        "paracore %s run %s (%s, submitted %s ago, %d of %d tasks finished) instead of "
+        "submitting; pass resume='never' %s",
+        what,
+        run.id,
+        run.name,
+        _age(time.time() - run.created),
+        ended,
+        len(phases),
+        anew,
+    )
+
+
+def attach_found(store: RunStore, request: RunRequest, run: RunRow) -> list[SubmitHandle]:
+    """The handles of ``run``, the identical earlier run a claim found."""
     session = current_session()
     return attach_run(
         store,
-        found,
+        run,
         backend=request.backend,
         limits=limits_for(request.backend),
         clock=session.clock,
@@ -301,6 +396,16 @@ def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | 
         submit=submit_again,
         max_array_size=request.max_array_size,
     )
+
+
+def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | list[SubmitHandle]:
+    """A new run id claimed in the store for ``request`` (its files saved), or the handles of
+    the identical run recorded earlier when ``resume`` lets it be re-attached (announced)."""
+    claimed = claim_run(store, request, resume)
+    if isinstance(claimed, str):
+        return claimed
+    announce(store, claimed)
+    return attach_found(store, request, claimed)
 
 
 def submit_parts(
@@ -353,6 +458,16 @@ def make_ledger(store: RunStore, run_id: str, request: RunRequest) -> RunLedger:
     )
 
 
+@attrs.frozen
+class Started:
+    """A run's handles, and the earlier run they belong to when the submission re-attached
+    to one instead of submitting (None: submitted now, as ``run_id``)."""
+
+    handles: list[SubmitHandle]
+    run_id: str | None
+    attached: RunRow | None = None
+
+
 def start_run(
     request: RunRequest,
     *,
@@ -362,14 +477,36 @@ def start_run(
 ) -> list[SubmitHandle]:
     """Submit the request as one run (or re-attach to the identical one) and return the
     handles: claim or attach, submit every part, then hand out handles with a ledger."""
+    return begin_run(request, parents=parents, after=after, options=options).handles
+
+
+def begin_run(
+    request: RunRequest,
+    *,
+    parents: Sequence[SubmitHandle],
+    after: Sequence[str],
+    options: SubmitOptions,
+    run_id: str | None = None,
+    prepare: Callable[[], None] | None = None,
+    accept: Callable[[RunRow], bool] | None = None,
+    announced: bool = True,
+) -> Started:
+    """:func:`start_run`, saying whether it re-attached. ``run_id`` is the id a new run gets,
+    ``prepare`` runs once a new run is claimed, before anything is submitted (the files its
+    tasks read), ``accept`` is what a collected run must also satisfy for ``cache``, and
+    ``announced`` whether a re-attach is announced (:func:`announce`)."""
     if not request.backend.keeps_files:  # results live in this process only: nothing to record
+        if prepare is not None:
+            prepare()
         ran = submit_parts(request, after)
-        return handles_for(request.parts(), ran, [None] * len(ran), None, parents)
+        return Started(handles_for(request.parts(), ran, [None] * len(ran), None, parents), None)
     store = current_session().store(None if options.store is None else Path(options.store))
     resume = options.for_dependent().resume if after else options.resume
-    claimed = claim_or_attach(store, request, resume)
+    claimed = claim_run(store, request, resume, run_id=run_id, accept=accept)
     if not isinstance(claimed, str):
-        return claimed
+        if announced:
+            announce(store, claimed)
+        return Started(attach_found(store, request, claimed), claimed.id, claimed)
     run_id = claimed
 
     def recorded(offset: int, jobs: list[RunningJob]) -> None:
@@ -379,13 +516,17 @@ def start_run(
 
     with signals_deferred():  # an interruption lands once every part is recorded, or undone
         try:
+            if prepare is not None:
+                prepare()
             jobs = submit_parts(request, after, recorded)
         except BaseException:
             store.delete(run_id)
             shutil.rmtree(store.folder / "runs" / run_id, ignore_errors=True)
             raise
     ledger = make_ledger(store, run_id, request)
-    return handles_for(request.parts(run_id), jobs, [None] * len(jobs), ledger, parents)
+    return Started(
+        handles_for(request.parts(run_id), jobs, [None] * len(jobs), ledger, parents), run_id
+    )
 
 
 def _fields(job: RunningJob, spec: ResolvedSpec) -> dict[str, Any]:
@@ -444,7 +585,10 @@ def submit(
     resolved, backend = prepared(spec, options)
     task = prepare_task(resolved, current_session().which, sys.path)
     parents, after = parents_of(after_ok, backend)
-    request = RunRequest("job", resolved, backend, [task], [describe_payload(resolved)], 1)
+    request = RunRequest(
+        "job", resolved, backend, [task], [describe_payload(resolved)], 1,
+        sources=sources_of([resolved.payload]),
+    )  # fmt: skip
     (handle,) = start_run(request, parents=parents, after=after, options=options)
     return handle
 
@@ -501,7 +645,8 @@ def map_prepared(
         warnings.warn(warning, stacklevel=3)
     describes = [describe_payload(s) for s in specs]
     parents, after = parents_of(after_ok, backend)
-    request = RunRequest("map", spec, backend, tasks, describes, max_array_size)
+    sources = sources_of([s.payload for s in specs])
+    request = RunRequest("map", spec, backend, tasks, describes, max_array_size, sources=sources)
     return start_run(request, parents=parents, after=after, options=options)
 
 
