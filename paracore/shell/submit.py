@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import os
 import shutil
 import sys
@@ -34,6 +33,7 @@ from paracore.core.spec import Call, JobSpec, Payload
 from paracore.core.summary import describe
 from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
+from paracore.shell.announce import announce
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.config_files import settle_options
 from paracore.shell.handle import LimitsFor, SubmitHandle
@@ -66,9 +66,6 @@ MAX_ARRAY_SIZE = 1000
 """Tasks per array when the backend does not say (Slurm's default MaxArraySize is 1001)."""
 
 AfterOk = Sequence["SubmitHandle | str | int"]
-
-LOG = logging.getLogger("paracore")
-"""Where paracore says what users should know but need not act on (a re-attach)."""
 
 
 def detect_backend() -> str:
@@ -361,7 +358,7 @@ def _age(seconds: float) -> str:
     return f"{seconds // 86400} days" if seconds >= 2 * 86400 else "1 day"
 
 
-def announce(store: RunStore, run: RunRow) -> None:
+def announce_reuse(store: RunStore, run: RunRow) -> None:
     """Say, in one line on the ``paracore`` logger (stderr when logging is not set up), that a
     submission re-attached to an earlier run instead of submitting: which, how old, how far."""
     phases = [t.phase for t in store.tasks(run.id)]
@@ -370,16 +367,10 @@ def announce(store: RunStore, run: RunRow) -> None:
         what, anew = "re-used the results of", "to run it again"
     else:
         what, anew = "re-attached to", "to submit anew"
-    LOG.warning(
-        "paracore %s run %s (%s, submitted %s ago, %d of %d tasks finished) instead of "
-        "submitting; pass resume='never' %s",
-        what,
-        run.id,
-        run.name,
-        _age(time.time() - run.created),
-        ended,
-        len(phases),
-        anew,
+    announce(
+        f"{what} run {run.id} ({run.name}, submitted {_age(time.time() - run.created)} ago, "
+        f"{ended} of {len(phases)} tasks finished) instead of submitting; pass "
+        f"resume='never' {anew}"
     )
 
 
@@ -404,7 +395,7 @@ def claim_or_attach(store: RunStore, request: RunRequest, resume: str) -> str | 
     claimed = claim_run(store, request, resume)
     if isinstance(claimed, str):
         return claimed
-    announce(store, claimed)
+    announce_reuse(store, claimed)
     return attach_found(store, request, claimed)
 
 
@@ -505,7 +496,7 @@ def begin_run(
     claimed = claim_run(store, request, resume, run_id=run_id, accept=accept)
     if not isinstance(claimed, str):
         if announced:
-            announce(store, claimed)
+            announce_reuse(store, claimed)
         return Started(attach_found(store, request, claimed), claimed.id, claimed)
     run_id = claimed
 
