@@ -5,22 +5,32 @@ code paracore unpickles: a file someone else could write is refused. Everything 
 creates (log folders, pickles, failure records, the logs Slurm writes) is made owner-only
 (0700 folders, 0600 files) whatever the umask, because it holds environment values, setup
 lines and exception messages.
+
+What paracore unpickles from the run store is read through a file descriptor opened without
+following symbolic links and checked with ``fstat`` (:func:`read_trusted`), so nothing can be
+swapped in between the check and the read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import pwd
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from paracore.errors import ConfigError, SpecError
 
 __all__ = [
     "OWNER_ONLY_UMASK",
+    "distrust",
+    "folder_distrust",
     "owner_only",
     "private_folder",
+    "read_trusted",
+    "refused",
     "trusted_file",
     "trusted_folder",
     "writable_by_others",
@@ -37,6 +47,103 @@ def writable_by_others(mode: int) -> bool:
 
 def _owner_ok(uid: int) -> bool:
     return uid in (os.geteuid(), 0)
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def distrust(info: os.stat_result) -> str | None:
+    """Why a file or folder with this (``lstat``/``fstat``) status is not to be trusted, or
+    None when it is yours (or root's) and nobody else may write it."""
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        return f"it is a symbolic link (of {_owner_name(info.st_uid)})"
+    if not _owner_ok(info.st_uid):
+        return (
+            f"it belongs to {_owner_name(info.st_uid)}, not to you (uid {os.geteuid()}); "
+            f"mode {mode:04o}"
+        )
+    if writable_by_others(info.st_mode):
+        return f"others may write it: it belongs to {_owner_name(info.st_uid)}, mode {mode:04o}"
+    return None
+
+
+def folder_distrust(folder: Path) -> str | None:
+    """Why ``folder`` is not a private folder of yours, or None when it is.
+
+    Checked without following a symbolic link first: a link to the folder must be yours (or
+    root's) too, since whoever owns the link decides where it points. Then the folder itself
+    must be yours (or root's) and writable by nobody else. Raises FileNotFoundError when
+    there is nothing there.
+    """
+    info = os.lstat(folder)
+    if stat.S_ISLNK(info.st_mode):
+        if not _owner_ok(info.st_uid):
+            return (
+                f"it is a symbolic link that belongs to {_owner_name(info.st_uid)}, not to you "
+                f"(uid {os.geteuid()})"
+            )
+        info = os.stat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder"
+    return distrust(info)
+
+
+def refused(path: Path, reason: str) -> PermissionError:
+    """The error for a file or folder paracore will not use (someone else's, writable by
+    others, or a symbolic link): ``filename`` names it, ``strerror`` says why."""
+    return PermissionError(errno.EPERM, reason, str(path))
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def _open_folder(folder: Path) -> int:
+    """The folder opened for ``*at`` calls, its last component not followed if a link."""
+    return os.open(folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | os.O_CLOEXEC)
+
+
+def read_trusted(folder: Path, names: Sequence[str]) -> list[bytes]:
+    """The contents of files directly in ``folder``, read only if the folder and each file
+    are yours (or root's), writable by nobody else, and neither is a symbolic link.
+
+    The folder and each file are opened without following links and checked with ``fstat``
+    on the very descriptor that is read, right before reading. Raises PermissionError (from
+    :func:`refused`, or when a file cannot be read), or another OSError (FileNotFoundError
+    when a file is missing).
+    """
+    try:
+        fd = _open_folder(folder)
+    except OSError as err:
+        if err.errno == errno.ELOOP or (err.errno == errno.ENOTDIR and folder.is_symlink()):
+            raise refused(folder, "it is a symbolic link") from None
+        raise
+    try:
+        reason = distrust(os.fstat(fd))
+        if reason is not None:
+            raise refused(folder, reason)
+        out = []
+        for name in names:
+            try:
+                file_fd = os.open(name, os.O_RDONLY | _NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise refused(folder / name, "it is a symbolic link") from None
+                raise
+            with os.fdopen(file_fd, "rb") as file:
+                info = os.fstat(file.fileno())
+                reason = distrust(info) if stat.S_ISREG(info.st_mode) else "not a regular file"
+                if reason is not None:
+                    raise refused(folder / name, reason)
+                out.append(file.read())
+        return out
+    finally:
+        os.close(fd)
 
 
 def trusted_file(path: Path, what: str) -> None:

@@ -6,6 +6,9 @@ records every job id before control returns to the caller, and hands out handles
 :class:`RunLedger` writes each change to the store, takes a lease before resubmitting a task
 (only one process does), and reloads what another process changed. :func:`attach` rebuilds
 the handles of a recorded run, in input order, as if this process had submitted them.
+
+A run's own files (``runs/<id>/`` in the store) are unpickled only when that folder and each
+file are yours and writable by nobody else, checked on the descriptor that is read.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
 from paracore.errors import StoreError
 from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
-from paracore.shell.private import owner_only, private_folder
+from paracore.shell.private import owner_only, private_folder, read_trusted
 from paracore.shell.store import RunRow, RunStore, TaskRow
 
 __all__ = [
@@ -48,24 +51,41 @@ ATTACH_WAIT_S = 120.0
 # ---------------------------------------------------------------- the run's files
 
 
+SPEC_FILE = "spec.pkl"
+TASKS_FILE = "tasks.pkl"
+
+
 def save_run_files(folder: Path, spec: ResolvedSpec, tasks: Sequence[Task]) -> None:
     """What resubmitting needs in another process: the checked spec and the prepared tasks."""
     private_folder(folder)
     with owner_only():
-        (folder / "spec.pkl").write_bytes(cloudpickle.dumps(spec))
-        (folder / "tasks.pkl").write_bytes(cloudpickle.dumps(list(tasks)))
+        (folder / SPEC_FILE).write_bytes(cloudpickle.dumps(spec))
+        (folder / TASKS_FILE).write_bytes(cloudpickle.dumps(list(tasks)))
+
+
+def _untrusted(err: PermissionError) -> StoreError:
+    return StoreError(
+        f"the files of this run cannot be trusted: {err.filename}: {err.strerror}. They are "
+        "unpickled (run) to resubmit the run, so paracore reads them only from a folder and "
+        "files of yours that nobody else may write; your run store may have been tampered "
+        "with: check who made them, and use a private store (`store:` or $PARACORE_STORE)"
+    )
 
 
 def load_run_files(folder: Path) -> tuple[ResolvedSpec, list[Task]]:
-    """The spec and tasks :func:`save_run_files` kept."""
+    """The spec and tasks :func:`save_run_files` kept (only from a folder and files of
+    yours that nobody else may write, never through a symbolic link)."""
     try:
-        spec = cloudpickle.loads((folder / "spec.pkl").read_bytes())
-        tasks = cloudpickle.loads((folder / "tasks.pkl").read_bytes())
+        spec_blob, tasks_blob = read_trusted(folder, [SPEC_FILE, TASKS_FILE])
+    except PermissionError as err:
+        raise _untrusted(err) from None
     except OSError as err:
         raise StoreError(
-            f"the files of this run are gone ({err.strerror}: {err.filename}); its results, if "
-            "any, are still in its log folder, but it cannot be resubmitted"
+            f"the files of this run are gone ({err.strerror}: {err.filename or folder}); its "
+            "results, if any, are still in its log folder, but it cannot be resubmitted"
         ) from None
+    spec = cloudpickle.loads(spec_blob)
+    tasks = cloudpickle.loads(tasks_blob)
     return resolve_spec(spec), list(tasks)  # a store written before specs were resolved
 
 

@@ -11,6 +11,11 @@ script) use one store at once; a submission claims its run inside ``BEGIN IMMEDI
 processes calling the identical work at the same moment make one submission. The schema
 version is SQLite's ``user_version``; :data:`MIGRATIONS` brings an older file up to date, and
 a file written by a newer paracore is refused with what to do.
+
+The store is trusted only when it is private: its folder (and a link to it) must be yours and
+writable by nobody else, and so must ``runs.db`` and its journal, since the rows say which
+files are unpickled and which are deleted. A store someone else could have planted (the
+default ``.paracore`` in a shared folder such as ``/tmp``) is refused with what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,7 +35,7 @@ from typing import Any
 import attrs
 
 from paracore.errors import StoreError
-from paracore.shell.private import OWNER_ONLY_UMASK, private_folder
+from paracore.shell.private import OWNER_ONLY_UMASK, distrust, folder_distrust, private_folder
 
 __all__ = [
     "MIGRATIONS",
@@ -44,6 +50,8 @@ __all__ = [
 ]
 
 STORE_FILE = "runs.db"
+STORE_FILES = (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm")
+"""The database and the journal files SQLite keeps beside it."""
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -281,7 +289,7 @@ class RunStore:
 
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
-            private_folder(self.folder)
+            self._trust()
         old = os.umask(OWNER_ONLY_UMASK)
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -302,6 +310,40 @@ class RunStore:
             conn.close()
             raise self._error(err) from err
         return conn
+
+    def _trust(self) -> None:
+        """Make the folder (0700) if it is missing, then refuse a store that is not private."""
+        try:
+            private_folder(self.folder)
+            reason = folder_distrust(self.folder)
+        except OSError as err:
+            raise StoreError(
+                f"the run store folder {self.folder} cannot be used ({err.strerror}): set "
+                "`store:` in paracore.yaml or $PARACORE_STORE to a folder of yours"
+            ) from None
+        if reason is not None:
+            raise StoreError(
+                f"the run store folder {self.folder} is not private: {reason}. paracore "
+                "unpickles the files of the runs recorded there and deletes what they name, "
+                "so it uses only a folder of yours that nobody else may write: set `store:` "
+                "in paracore.yaml or $PARACORE_STORE to such a folder (e.g. ~/.paracore-store)"
+            )
+        for name in STORE_FILES:
+            path = self.folder / name
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            reason = distrust(info)
+            if reason is None and not stat.S_ISREG(info.st_mode):
+                reason = "it is not a regular file"
+            if reason is not None:
+                raise StoreError(
+                    f"the run store file {path} is not private: {reason}. Its rows say what "
+                    "paracore unpickles and deletes, so it must be a file of yours that "
+                    f"nobody else may write: move the store aside, or run 'chmod go-w {path}' "
+                    "if you made it"
+                )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -370,7 +412,10 @@ class RunStore:
     # -------------------------------------------------------------- runs
 
     def new_run_id(self) -> str:
-        """A fresh run id: 8 hex characters."""
+        """A fresh run id: 8 hex characters (the store is checked first: a run's files are
+        written in it before its row)."""
+        if not self._ready:
+            self._trust()
         return uuid.uuid4().hex[:8]
 
     @contextlib.contextmanager
