@@ -1,5 +1,5 @@
 """The run store is trusted only when it is yours: who owns its folder, its database and the
-runs' pickles is checked before anything is read or unpickled.
+runs' pickles is checked before anything is read or unpickled, and run ids are literal.
 
 Where ownership matters the files are planted by a second Unix user, ``paracore-other``,
 created here when the tests run as root (as in CI). Without root these tests skip, except
@@ -224,3 +224,28 @@ def test_run_files_are_not_read_through_links_or_when_others_may_write_them(
     with pytest.raises(StoreError, match=r"others may write it"):
         pc.attach(run_id)
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- run ids are literal
+
+
+@pytest.mark.parametrize("pattern", ["%", "_", "________", "%%", "\\"])
+def test_run_ids_are_never_patterns(pattern: str, tmp_path: Path) -> None:
+    """``%`` and ``_`` select no run: not in the store, not in status, not in rm."""
+    store, run_id = _recorded_run(tmp_path)
+    assert store.run(pattern) is None
+    code, _text = _cli("status", pattern)
+    assert code == 2
+    code, _text = _cli("rm", pattern)
+    assert code == 2
+    assert [r.id for r in store.runs()] == [run_id]
+
+
+def test_a_prefix_is_a_literal_prefix(tmp_path: Path) -> None:
+    """A unique prefix finds the run; the same letters in other case, or an empty id, do not."""
+    store, run_id = _recorded_run(tmp_path)
+    found = store.run(run_id[:3])
+    assert found is not None and found.id == run_id
+    assert store.run("") is None
+    if run_id.upper() != run_id:
+        assert store.run(run_id.upper()) is None

@@ -737,8 +737,18 @@ class RunStore:
     # -------------------------------------------------------------- reading
 
     def run(self, run_id: str) -> RunRow | None:
-        """The run whose id is ``run_id`` or starts with it (unique prefixes work)."""
-        rows = self._read("SELECT * FROM runs WHERE id LIKE ? ORDER BY created", (f"{run_id}%",))
+        """The run whose id is ``run_id`` or starts with it (unique prefixes work).
+
+        The prefix is literal: ``%``, ``_`` and ``\\`` are characters of an id, never
+        patterns, and an empty id names no run.
+        """
+        if not run_id:
+            return None
+        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read(
+            "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created", (f"{escaped}%",)
+        )
+        rows = [r for r in rows if r["id"].startswith(run_id)]  # LIKE ignores ASCII case
         exact = [r for r in rows if r["id"] == run_id]
         if exact:
             return _run(exact[0])
