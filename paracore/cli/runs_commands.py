@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paracore.errors import RunNotFound, SchedulerUnreachable
-from paracore.shell.runs import forget_files
+from paracore.shell.runs import InUse, remove_run_files
 from paracore.shell.session import current_session
 from paracore.shell.store import AttemptRow, RunRow, RunStore, TaskRow
 
@@ -330,17 +330,16 @@ def in_flight(store: RunStore, run: RunRow) -> bool:
     )
 
 
-def remove_run(store: RunStore, run: RunRow) -> int:
-    """Forget a run: its record, its files, and its jobs' logs and pickles; files removed."""
-    folder = Path(run.log_folder)
-    removed = 0
-    for attempt in store.attempts(run.id):
-        for path in folder.glob(f"{attempt.job_id}_*"):
-            path.unlink(missing_ok=True)
-            removed += 1
-    forget_files(run)
+def remove_run(store: RunStore, run: RunRow, in_use: InUse | None = None) -> tuple[int, list[str]]:
+    """Forget a run: its record, its files in the store, its jobs' files (logs, pickles,
+    submission scripts) and its chunked map's folder unless a run that stays uses it
+    (``in_use``: by default, what every other run of the store uses). How many files were
+    removed, and notes on what was left."""
+    if in_use is None:
+        in_use = InUse.of(r for r in store.runs() if r.id != run.id)
+    removed, notes = remove_run_files(store, run, in_use)
     store.delete(run.id)
-    return removed
+    return removed, notes
 
 
 def _rm(args: argparse.Namespace, out: TextIO) -> int:
@@ -356,26 +355,38 @@ def _rm(args: argparse.Namespace, out: TextIO) -> int:
             out.write("\n")
             return 1
         cancel_run(store, run)
-    removed = remove_run(store, run)
+    removed, notes = remove_run(store, run)
     if args.json:
-        out.write(json.dumps({"run": run.id, "removed_files": removed}) + "\n")
+        out.write(json.dumps({"run": run.id, "removed_files": removed, "notes": notes}) + "\n")
     else:
         out.write(f"run {run.id}: removed its record and {removed} file(s)\n")
+        out.writelines(f"  {note}\n" for note in notes)
     return 0
 
 
 def _gc(args: argparse.Namespace, out: TextIO) -> int:
     store = _store()
     cutoff = time.time() - args.older_than * 86400
-    old = [r for r in store.runs() if r.created < cutoff and not in_flight(store, r)]
-    for run in old:
-        if not args.dry_run:
-            remove_run(store, run)
+    runs = store.runs()
+    old = [r for r in runs if r.created < cutoff and not in_flight(store, r)]
+    gone = {r.id for r in old}
+    notes: dict[str, list[str]] = {}
+    if not args.dry_run:
+        in_use = InUse.of(r for r in runs if r.id not in gone)
+        for run in old:
+            notes[run.id] = remove_run(store, run, in_use)[1]
     verb = "would remove" if args.dry_run else "removed"
     if args.json:
-        out.write(json.dumps({"removed": [r.id for r in old], "dry_run": args.dry_run}) + "\n")
-    else:
-        out.write(f"{verb} {len(old)} finished run(s) older than {args.older_than:g} days\n")
+        record = {
+            "removed": [r.id for r in old],
+            "dry_run": args.dry_run,
+            "notes": {run_id: text for run_id, text in notes.items() if text},
+        }
+        out.write(json.dumps(record) + "\n")
+        return 0
+    out.write(f"{verb} {len(old)} finished run(s) older than {args.older_than:g} days\n")
+    for run_id, text in notes.items():
+        out.writelines(f"run {run_id}: {note}\n" for note in text)
     return 0
 
 

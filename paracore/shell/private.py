@@ -8,7 +8,8 @@ lines and exception messages.
 
 What paracore unpickles from the run store is read through a file descriptor opened without
 following symbolic links and checked with ``fstat`` (:func:`read_trusted`), so nothing can be
-swapped in between the check and the read.
+swapped in between the check and the read; what it deletes is named one entry at a time
+relative to an opened folder (:func:`remove_inside`), so no path and no link leads outside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import errno
 import os
 import pwd
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from paracore.errors import ConfigError, SpecError
@@ -28,9 +29,11 @@ __all__ = [
     "distrust",
     "folder_distrust",
     "owner_only",
+    "plain_name",
     "private_folder",
     "read_trusted",
     "refused",
+    "remove_inside",
     "trusted_file",
     "trusted_folder",
     "writable_by_others",
@@ -99,6 +102,11 @@ def refused(path: Path, reason: str) -> PermissionError:
     return PermissionError(errno.EPERM, reason, str(path))
 
 
+def plain_name(name: str) -> bool:
+    """Whether ``name`` is one entry of a folder: not empty, no ``/`` or NUL, not ``.``/``..``."""
+    return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
+
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
@@ -144,6 +152,67 @@ def read_trusted(folder: Path, names: Sequence[str]) -> list[bytes]:
         return out
     finally:
         os.close(fd)
+
+
+def remove_inside(folder: Path, names: Iterable[str]) -> int:
+    """Remove these entries of ``folder`` (files, links themselves, folders with what they
+    hold); how many were removed.
+
+    Nothing outside ``folder`` is touched: each name must be one plain entry, is removed
+    relative to the opened folder, a link is unlinked and never followed, and a folder's
+    tree is removed without following links. A folder that is not yours, or that others may
+    write, is refused (PermissionError, see :func:`refused`); entries already gone are
+    skipped.
+    """
+    try:
+        fd = _open_folder(folder)
+    except FileNotFoundError:
+        return 0
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise refused(folder, "it is a symbolic link") from None
+        raise
+    removed = 0
+    try:
+        reason = distrust(os.fstat(fd))
+        if reason is not None:
+            raise refused(folder, reason)
+        for name in dict.fromkeys(names):
+            if not plain_name(name):
+                raise ValueError(f"not one entry of a folder: {name!r}")
+            try:
+                info = os.lstat(name, dir_fd=fd)
+                if stat.S_ISDIR(info.st_mode):
+                    removed += _remove_tree(fd, name)
+                else:
+                    os.unlink(name, dir_fd=fd)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    finally:
+        os.close(fd)
+    return removed
+
+
+def _remove_tree(parent: int, name: str) -> int:
+    """Remove the folder ``name`` of the opened folder ``parent`` and all it holds, through
+    descriptors opened without following links (a link inside is unlinked, not followed)."""
+    fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    removed = 0
+    try:
+        with os.scandir(fd) as entries:
+            inside = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for entry, is_folder in inside:
+            if is_folder:
+                removed += _remove_tree(fd, entry)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry, dir_fd=fd)
+                    removed += 1
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)
+    return removed + 1
 
 
 def trusted_file(path: Path, what: str) -> None:
