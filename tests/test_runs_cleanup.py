@@ -2,7 +2,9 @@
 
 They remove what belongs to a run (its jobs' files, each array's submission script and
 submitit's links to it, its chunked map's folder once no other run uses it, its folder in the
-store), never anything outside the run's own folders.
+store), never anything outside the run's own folders; they leave an uncollected run to the live
+process that follows it, and clear a submission whose submitter died, naming the jobs it may
+have made. A run removed anyway is a clear error for the process that followed it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +27,12 @@ from paracore.cli import main
 from paracore.core.resolved import resolve_spec
 from paracore.runtime.chunks import ChunkTask
 from paracore.runtime.tasks import CommandTask
+from paracore.shell.handle import SubmitHandle
 from paracore.shell.runs import save_run_files
 from paracore.shell.store import RunStore
+from paracore.shell.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _cli(*argv: str) -> tuple[int, str]:
@@ -33,6 +42,28 @@ def _cli(*argv: str) -> tuple[int, str]:
 
 def _store() -> RunStore:
     return pc.Session().store()
+
+
+def _until_done(handle: SubmitHandle) -> None:
+    """Wait until the handle is final, without collecting its outcome."""
+    wait_until(
+        handle.done,
+        timeout=120,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        poll_s=0.05,
+        max_poll_s=0.5,
+        next_due=lambda: None,
+        timed_out=lambda: AssertionError(f"job {handle.job_id} not done in 120 s"),
+    )
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in another process (same store, through $PARACORE_STORE)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
 
 
 def _recorded(
@@ -66,6 +97,71 @@ def _recorded(
 
 def _files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
+
+
+# ---------------------------------------------------------------- a run someone follows
+
+
+def test_gc_leaves_an_uncollected_run_to_its_live_submitter(tmp_path: Path) -> None:
+    """Finished but not collected, its submitter alive: gc keeps it and says why; once
+    collected, gc removes it."""
+    handle = pc.run_cmd("echo kept", backend="local", config={"log_dir": str(tmp_path)})
+    _until_done(handle)
+    code, text = _cli("gc", "--older-than", "0")
+    assert code == 0 and text.startswith("removed 0 finished run(s)")
+    assert "not collected, and the process following it" in text
+    assert len(_store().runs()) == 1
+    assert handle.result(timeout=60).stdout == "kept\n"
+    assert _cli("gc", "--older-than", "0")[1].startswith("removed 1 finished run(s)")
+    assert _store().runs() == []
+
+
+def test_gc_removes_an_uncollected_run_whose_submitter_died(tmp_path: Path) -> None:
+    """The submitter ended without collecting: nobody wants the results any more."""
+    done = _python(f"""
+        import time
+        import paracore as pc
+        from paracore.shell.waiting import wait_until
+        h = pc.run_cmd("true", backend="local", config={{"log_dir": {str(tmp_path)!r}}})
+        wait_until(h.done, timeout=120, clock=time.monotonic, sleep=time.sleep, poll_s=0.05,
+                   max_poll_s=0.5, next_due=lambda: None, timed_out=lambda: TimeoutError())
+    """)
+    assert done.returncode == 0, done.stderr
+    (run,) = _store().runs()
+    assert run.collected is None
+    assert _cli("gc", "--older-than", "0")[1].startswith("removed 1 finished run(s)")
+
+
+def test_attaching_makes_this_process_the_follower(tmp_path: Path) -> None:
+    """A process that attached to a run whose submitter died follows it: gc leaves it, and
+    rm refuses without --force."""
+    done = _python(f"""
+        import time
+        import paracore as pc
+        from paracore.shell.waiting import wait_until
+        h = pc.run_cmd("echo again", backend="local", config={{"log_dir": {str(tmp_path)!r}}})
+        wait_until(h.done, timeout=120, clock=time.monotonic, sleep=time.sleep, poll_s=0.05,
+                   max_poll_s=0.5, next_due=lambda: None, timed_out=lambda: TimeoutError())
+    """)
+    assert done.returncode == 0, done.stderr
+    (run,) = _store().runs()
+    (handle,) = pc.attach(run.id)
+    assert _cli("gc", "--older-than", "0")[1].startswith("removed 0 finished run(s)")
+    code, text = _cli("rm", run.id)
+    assert code == 1 and "not collected" in text and "--force" in text
+    assert handle.result(timeout=60).stdout == "again\n"
+    code, text = _cli("rm", run.id)
+    assert code == 0 and "removed its record" in text
+
+
+def test_a_run_removed_under_its_follower_is_a_clear_error(tmp_path: Path) -> None:
+    """The run's record is gone while this process still follows it: RunNotFound naming the
+    run and that it was removed (not a TypeError from inside the store)."""
+    handle = pc.run_cmd("true", backend="local", config={"log_dir": str(tmp_path)})
+    (run,) = _store().runs()
+    _store().delete(run.id)
+    with pytest.raises(pc.RunNotFound, match=rf"run {run.id} was removed from the run store"):
+        handle.result(timeout=60)
 
 
 # ---------------------------------------------------------------- what belongs to a run
@@ -155,6 +251,48 @@ def test_rm_never_deletes_outside_the_runs_own_folders(tmp_path: Path) -> None:
     assert (precious / "data").read_text() == "keep"
     assert _files(log) == {"keep_me.txt", "map-link"}  # the link 7_evil itself went
     assert store.runs() == []
+
+
+# ---------------------------------------------------------------- a submission cut short
+
+
+def test_gc_clears_a_submission_whose_submitter_died_and_names_its_jobs(tmp_path: Path) -> None:
+    """SIGKILL while submitting leaves a ``submitting`` row: once its owner is dead and its
+    lease over, gc removes it and names the job the submitter may have made; a submission
+    whose owner lives is left alone."""
+    log = tmp_path / "logs" / "job"
+    log.mkdir(parents=True, mode=0o700)
+    killed = _python(f"""
+        import os, signal
+        from pathlib import Path
+        import paracore as pc
+        store = pc.Session().store()
+        with store.claim("cut-short", reuse="never") as (conn, _found):
+            store.insert_run(
+                conn, run_id="c0ffee00", content_key="cut-short", name="job", kind="job",
+                backend="local", log_folder={str(log)!r}, files=str(store.folder / "x"),
+                summary={{}}, tags={{}}, labels=["t"], record_keys=["k"],
+                states=[{{"phase": "running"}}], lease_s=0,
+            )
+        Path({str(log)!r}, "777_submitted.pkl").write_text("")  # sbatch answered, then:
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert killed.returncode == -9, killed.stderr
+    store = _store()
+    for run_id, lease_s in (("a11ve000", 600), ("a11ve001", 0)):  # this process: alive
+        with store.claim(run_id, reuse="never") as (conn, _found):
+            store.insert_run(
+                conn, run_id=run_id, content_key=run_id, name="job", kind="job",
+                backend="local", log_folder=str(log), files=str(store.folder / run_id),
+                summary={}, tags={}, labels=["t"], record_keys=["k"],
+                states=[{"phase": "running"}], lease_s=lease_s,
+            )  # fmt: skip
+    code, text = _cli("gc", "--older-than", "0")
+    assert code == 0 and text.startswith("removed 1 finished run(s)"), text
+    assert "run c0ffee00: its submitter" in text and "died while submitting" in text
+    assert "may have submitted, which no run recorded: 777" in text
+    assert "a11ve" not in text
+    assert sorted(r.id for r in store.runs()) == ["a11ve000", "a11ve001"]
 
 
 @pytest.mark.slurm

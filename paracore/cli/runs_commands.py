@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paracore.errors import RunNotFound, SchedulerUnreachable
-from paracore.shell.runs import InUse, remove_run_files
+from paracore.shell.runs import InUse, remove_run_files, unrecorded_jobs
 from paracore.shell.session import current_session
 from paracore.shell.store import AttemptRow, RunRow, RunStore, TaskRow
 
@@ -319,9 +320,12 @@ def _cancel(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def in_flight(store: RunStore, run: RunRow) -> bool:
-    """Whether the run still has work the scheduler may run."""
+    """Whether the run still has work the scheduler may run (a run being submitted: while
+    its submitter lives and holds its lease)."""
     if run.status == "cancelled":
         return False
+    if run.status == "submitting":
+        return store.submission_alive(run)
     tasks = store.tasks(run.id)
     live = _live_states([run], {run.id: tasks})
     return any(
@@ -334,27 +338,50 @@ def remove_run(store: RunStore, run: RunRow, in_use: InUse | None = None) -> tup
     """Forget a run: its record, its files in the store, its jobs' files (logs, pickles,
     submission scripts) and its chunked map's folder unless a run that stays uses it
     (``in_use``: by default, what every other run of the store uses). How many files were
-    removed, and notes on what was left."""
+    removed, and notes on what was left (and jobs an abandoned submission may have made)."""
     if in_use is None:
         in_use = InUse.of(r for r in store.runs() if r.id != run.id)
-    removed, notes = remove_run_files(store, run, in_use)
+    notes = []
+    if run.status == "submitting":
+        jobs = unrecorded_jobs(store, run)
+        if jobs:
+            notes.append(
+                f"its submitter ({run.owner}) died while submitting; job(s) it may have "
+                f"submitted, which no run recorded: {' '.join(jobs)} (cancel them with "
+                "scancel if they are not wanted)"
+            )
+    removed, left = remove_run_files(store, run, in_use)
     store.delete(run.id)
-    return removed, notes
+    return removed, notes + left
+
+
+def _followed_note(run: RunRow) -> str:
+    host = (run.owner or "").rpartition(":")[0]
+    alive = "is alive" if host == socket.gethostname() else f"may be alive (on {host})"
+    return (
+        f"run {run.id} is finished but not collected, and the process following it "
+        f"({run.owner}) {alive}: it may still want the results"
+    )
 
 
 def _rm(args: argparse.Namespace, out: TextIO) -> int:
     store = _store()
     run = _run(store, args.run)
-    if in_flight(store, run):
+    message = ""
+    if store.followed(run) and not args.force:
+        message = f"{_followed_note(run)}; rm --force removes it anyway"
+    elif in_flight(store, run):
         if not args.force:
             message = (
                 f"run {run.id} is still in flight: `paracore cancel {run.id}` first, or rm "
                 "--force (which cancels it)"
             )
-            out.write(json.dumps({"run": run.id, "error": message}) if args.json else message)
-            out.write("\n")
-            return 1
-        cancel_run(store, run)
+        else:
+            cancel_run(store, run)
+    if message:
+        out.write(json.dumps({"run": run.id, "error": message}) if args.json else message)
+        out.write("\n")
+        return 1
     removed, notes = remove_run(store, run)
     if args.json:
         out.write(json.dumps({"run": run.id, "removed_files": removed, "notes": notes}) + "\n")
@@ -368,7 +395,10 @@ def _gc(args: argparse.Namespace, out: TextIO) -> int:
     store = _store()
     cutoff = time.time() - args.older_than * 86400
     runs = store.runs()
-    old = [r for r in runs if r.created < cutoff and not in_flight(store, r)]
+    followed = [r for r in runs if r.created < cutoff and store.followed(r)]
+    old = [
+        r for r in runs if r.created < cutoff and not store.followed(r) and not in_flight(store, r)
+    ]
     gone = {r.id for r in old}
     notes: dict[str, list[str]] = {}
     if not args.dry_run:
@@ -380,11 +410,14 @@ def _gc(args: argparse.Namespace, out: TextIO) -> int:
         record = {
             "removed": [r.id for r in old],
             "dry_run": args.dry_run,
+            "kept_followed": [r.id for r in followed],
             "notes": {run_id: text for run_id, text in notes.items() if text},
         }
         out.write(json.dumps(record) + "\n")
         return 0
     out.write(f"{verb} {len(old)} finished run(s) older than {args.older_than:g} days\n")
+    for run in followed:
+        out.write(f"kept {_followed_note(run)}\n")
     for run_id, text in notes.items():
         out.writelines(f"run {run_id}: {note}\n" for note in text)
     return 0

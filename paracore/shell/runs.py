@@ -32,7 +32,7 @@ from paracore.core.escalation import AttemptResources
 from paracore.core.lifecycle import Attempt, TaskState, decode, encode
 from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.rules import effective_parallelism
-from paracore.errors import StoreError
+from paracore.errors import RunNotFound, StoreError
 from paracore.runtime.chunks import ChunkTask
 from paracore.shell.handle import LimitsFor, RetryGroup, SubmitHandle
 from paracore.shell.private import (
@@ -54,6 +54,7 @@ __all__ = [
     "remove_run_files",
     "run_folders",
     "save_run_files",
+    "unrecorded_jobs",
 ]
 
 LEASE_S = 600.0
@@ -235,7 +236,12 @@ class RunLedger:
             return
         rows = {row.idx: row for row in self.store.tasks(self.run_id)}
         for handle in stale:
-            row = rows[handle.index]
+            row = rows.get(handle.index)
+            if row is None:  # removed since the versions were read
+                raise RunNotFound(
+                    f"run {self.run_id} was removed from the run store {self.store.path} "
+                    "while this process followed it"
+                )
             job = None
             if row.job_id is not None and row.job_id != handle.job_id:
                 job = self._job_for(row)
@@ -347,6 +353,7 @@ def attach_run(
     (``parents``: the handles its jobs wait on with ``afterok``, when known)."""
     run = wait_until_active(store, run, sleep)
     spec, tasks = load_run_files(Path(run.files))
+    store.follow(run.id)  # this process may collect it now: gc leaves it alone
     rows = store.tasks(run.id)
 
     def job_for(row: TaskRow) -> RunningJob:
@@ -388,6 +395,7 @@ def attach_run(
 
 SUBMISSION_LINK = ".submission_file_"
 """submitit leaves a link ``.submission_file_<uuid>.sh`` to each ``<job>_submission.sh``."""
+SUBMITTED_PICKLE = "_submitted.pkl"
 
 
 def _real(path: str) -> str:
@@ -490,3 +498,25 @@ def remove_run_files(store: RunStore, run: RunRow, in_use: InUse) -> tuple[int, 
         except PermissionError as err:
             notes.append(f"left {store.folder / 'runs' / run.id}: {err.strerror}")
     return removed, notes
+
+
+def unrecorded_jobs(store: RunStore, run: RunRow) -> list[str]:
+    """Jobs a ``submitting`` run whose submitter died may have submitted without recording
+    them: the jobs (arrays) whose files appeared in its log folder since the run was created
+    and that no run in the store recorded. Named so they can be cancelled by hand."""
+    found = []
+    for entry in _entries(_real(run.log_folder)):
+        if not entry.name.endswith(SUBMITTED_PICKLE) or entry.is_symlink():
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < run.created - 1:
+                continue
+        except OSError:
+            continue
+        found.append(entry.name[: -len(SUBMITTED_PICKLE)])
+    recorded = store.recorded_jobs(found)
+    return sorted(_job_roots(j for j in found if j not in recorded), key=_job_order)
+
+
+def _job_order(job: str) -> tuple[int, str]:
+    return (int(job), job) if job.isdigit() else (0, job)

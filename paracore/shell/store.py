@@ -34,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from paracore.errors import StoreError
+from paracore.errors import RunNotFound, StoreError
 from paracore.shell.private import OWNER_ONLY_UMASK, distrust, folder_distrust, private_folder
 
 __all__ = [
@@ -445,6 +445,44 @@ class RunStore:
     def _lease_holds(self, run: RunRow) -> bool:
         return owner_alive(run.owner) and (run.owner_until or 0) > self._clock()
 
+    def submission_alive(self, run: RunRow) -> bool:
+        """Whether a ``submitting`` run's submitter may still record its jobs: its lease has
+        not expired, or its process still runs on this machine (of a process on another
+        machine only the lease is known)."""
+        if run.status != "submitting":
+            return False
+        if (run.owner_until or 0) > self._clock():
+            return True
+        host = (run.owner or "").rpartition(":")[0]
+        return host == socket.gethostname() and owner_alive(run.owner)
+
+    @staticmethod
+    def followed(run: RunRow) -> bool:
+        """Whether a process that submitted or attached to this (submitted) run, and may
+        still collect its results, is alive (on another machine it is assumed to be)."""
+        return run.status != "submitting" and run.collected is None and owner_alive(run.owner)
+
+    def follow(self, run_id: str) -> None:
+        """Record this process as the one following an uncollected run (unless another live
+        process already is), so ``paracore gc`` leaves the run to it."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT owner FROM runs WHERE id = ? AND collected IS NULL "
+                "AND status != 'submitting'",
+                (run_id,),
+            ).fetchone()
+            if row is not None and not owner_alive(row["owner"]):
+                conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (this_process(), run_id))
+
+    def _require(self, conn: Any, run_id: str) -> None:
+        """Raise RunNotFound when the run was removed while this process followed it."""
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFound(
+                f"run {run_id} was removed from the run store {self.path} (by `paracore rm` "
+                "or `paracore gc`, or its submission failed) while this process followed it: "
+                "its state cannot be recorded, and the files of its jobs may be gone"
+            )
+
     def insert_run(
         self,
         conn: Any,
@@ -500,10 +538,11 @@ class RunStore:
         """Record the first attempt of each task ``(idx, job fields)`` and make the run active."""
         now = self._clock()
         with self._transaction() as conn:
+            self._require(conn, run_id)
             self._record_attempts(conn, run_id, jobs, now)
+            # the submitter stays the run's owner (without a lease): it follows the run
             conn.execute(
-                "UPDATE runs SET status = 'active', owner = NULL, owner_until = NULL WHERE id = ?",
-                (run_id,),
+                "UPDATE runs SET status = 'active', owner_until = NULL WHERE id = ?", (run_id,)
             )
 
     def _record_attempts(
@@ -558,6 +597,7 @@ class RunStore:
         """Record a new attempt of each task ``(idx, job fields)``, release its lease; the
         tasks' new versions."""
         with self._transaction() as conn:
+            self._require(conn, run_id)
             self._record_attempts(conn, run_id, jobs, self._clock())
             conn.executemany(
                 "UPDATE tasks SET lease_owner = NULL, lease_until = NULL "
@@ -585,6 +625,7 @@ class RunStore:
         if not states:
             return {}
         with self._transaction() as conn:
+            self._require(conn, run_id)
             for idx, state, ended in states:
                 conn.execute(
                     "UPDATE tasks SET phase = ?, state = ?, version = version + 1 "
@@ -617,6 +658,7 @@ class RunStore:
         me = this_process()
         taken: list[int] = []
         with self._transaction() as conn:
+            self._require(conn, run_id)
             for idx in indices:
                 row = conn.execute(
                     "SELECT lease_owner, lease_until FROM tasks WHERE run_id = ? AND idx = ?",
@@ -643,7 +685,8 @@ class RunStore:
             )
 
     def collected(self, run_id: str, indices: Iterable[int]) -> None:
-        """These tasks' outcomes were handed to the user; the run is collected once all are."""
+        """These tasks' outcomes were handed to the user; the run is collected once all are
+        (nothing to mark, and no error, when the run was removed: the outcomes are in hand)."""
         with self._transaction() as conn:
             conn.executemany(
                 "UPDATE tasks SET collected = 1 WHERE run_id = ? AND idx = ?",
@@ -777,6 +820,19 @@ class RunStore:
         """Every attempt of the run, by task and attempt number."""
         rows = self._read("SELECT * FROM attempts WHERE run_id = ? ORDER BY idx, n", (run_id,))
         return [AttemptRow(**dict(r)) for r in rows]
+
+    def recorded_jobs(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of these job ids an attempt of some run recorded."""
+        wanted = list(dict.fromkeys(job_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self._read(
+                f"SELECT DISTINCT job_id FROM attempts WHERE job_id IN ({marks})", part
+            )
+            found.update(r["job_id"] for r in rows)
+        return found
 
     def phase_counts(self) -> dict[str, dict[str, int]]:
         """Per run, how many tasks are in each phase (one query for ``paracore ls``)."""
