@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,12 +21,12 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from paracore.errors import RunNotFound, SchedulerUnreachable
+from paracore.errors import RunNotFound, SchedulerUnreachable, SpecError
 from paracore.shell.runs import InUse, remove_run_files, unrecorded_jobs
 from paracore.shell.session import current_session
 from paracore.shell.store import AttemptRow, RunRow, RunStore, TaskRow
 
-__all__ = ["add_runs_commands", "manifest_rows"]
+__all__ = ["add_runs_commands", "manifest_rows", "non_negative_days", "positive_seconds"]
 
 FINAL_PHASES = ("succeeded", "failed")
 MANIFEST_FIELDS = (
@@ -278,6 +279,11 @@ def _logs(args: argparse.Namespace, out: TextIO) -> int:
     attempts = [a for a in store.attempts(run.id) if a.idx == args.index]
     if not attempts:
         raise RunNotFound(f"run {run.id} has no task {args.index} (or it was never submitted)")
+    if args.attempt is not None and not 1 <= args.attempt <= len(attempts):
+        raise RunNotFound(
+            f"task {args.index} of run {run.id} has no attempt {args.attempt}: its attempts "
+            f"are numbered 1 to {len(attempts)}"
+        )
     chosen = attempts[-1] if args.attempt is None else attempts[args.attempt - 1]
     streams = {"stdout": chosen.stdout, "stderr": chosen.stderr}
     if args.stream != "both":
@@ -493,13 +499,44 @@ def _manifest(args: argparse.Namespace, out: TextIO) -> int:
         writer.writerows(rows)
         text = buffer.getvalue()
     if args.output:
-        Path(args.output).write_text(text)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            raise SpecError(
+                "--output", args.output, f"a file paracore can write ({err.strerror})"
+            ) from None
     else:
         out.write(text)
     return 0
 
 
 # ---------------------------------------------------------------- the parsers
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds above 0, not {text!r}")
+    return value
+
+
+def non_negative_days(text: str) -> float:
+    """An argparse type: a finite number of days, 0 or more."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of days, 0 or more, not {text!r}")
+    return value
 
 
 def add_runs_commands(commands: Any) -> None:
@@ -516,7 +553,9 @@ def add_runs_commands(commands: Any) -> None:
     logs = commands.add_parser("logs", help="the stdout and stderr of a task")
     logs.add_argument("run", help="the run id")
     logs.add_argument("index", nargs="?", type=int, default=0, help="the task (default 0)")
-    logs.add_argument("--attempt", type=int, help="which attempt (default: the last)")
+    logs.add_argument(
+        "--attempt", type=int, help="which attempt, numbered from 1 (default: the last)"
+    )
     logs.add_argument("--stream", choices=("both", "stdout", "stderr"), default="both")
     logs.set_defaults(handler=_logs)
 
@@ -532,7 +571,7 @@ def add_runs_commands(commands: Any) -> None:
     rm.set_defaults(handler=_rm)
 
     gc = commands.add_parser("gc", help="remove finished runs older than some days")
-    gc.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
+    gc.add_argument("--older-than", type=non_negative_days, default=30.0, metavar="DAYS")
     gc.add_argument("--dry-run", action="store_true", help="say what would be removed")
     gc.add_argument("--json", action="store_true", help="print JSON for scripts")
     gc.set_defaults(handler=_gc)
