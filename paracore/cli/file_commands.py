@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from paracore.cli.runs_commands import positive_seconds
 from paracore.core.options import SubmitOptions
 from paracore.core.resolved import ResolvedSpec, resolve_spec
 from paracore.core.spec import Command, JobSpec
@@ -61,7 +62,7 @@ def add_file_commands(commands: Any) -> None:
     _common(run)
     run.add_argument("--wait", action="store_true", help="wait for the results (progress bar)")
     run.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="how long --wait waits at most"
+        "--timeout", type=positive_seconds, metavar="SECONDS", help="how long --wait waits at most"
     )
     run.add_argument(
         "--dry-run",

@@ -11,6 +11,8 @@ import argparse
 import csv
 import io
 import json
+import math
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -19,12 +21,12 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from paracore.errors import RunNotFound, SchedulerUnreachable
-from paracore.shell.runs import forget_files
+from paracore.errors import RunNotFound, SchedulerUnreachable, SpecError
+from paracore.shell.runs import InUse, remove_run_files, unrecorded_jobs
 from paracore.shell.session import current_session
 from paracore.shell.store import AttemptRow, RunRow, RunStore, TaskRow
 
-__all__ = ["add_runs_commands", "manifest_rows"]
+__all__ = ["add_runs_commands", "manifest_rows", "non_negative_days", "positive_seconds"]
 
 FINAL_PHASES = ("succeeded", "failed")
 MANIFEST_FIELDS = (
@@ -277,6 +279,11 @@ def _logs(args: argparse.Namespace, out: TextIO) -> int:
     attempts = [a for a in store.attempts(run.id) if a.idx == args.index]
     if not attempts:
         raise RunNotFound(f"run {run.id} has no task {args.index} (or it was never submitted)")
+    if args.attempt is not None and not 1 <= args.attempt <= len(attempts):
+        raise RunNotFound(
+            f"task {args.index} of run {run.id} has no attempt {args.attempt}: its attempts "
+            f"are numbered 1 to {len(attempts)}"
+        )
     chosen = attempts[-1] if args.attempt is None else attempts[args.attempt - 1]
     streams = {"stdout": chosen.stdout, "stderr": chosen.stderr}
     if args.stream != "both":
@@ -319,9 +326,12 @@ def _cancel(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def in_flight(store: RunStore, run: RunRow) -> bool:
-    """Whether the run still has work the scheduler may run."""
+    """Whether the run still has work the scheduler may run (a run being submitted: while
+    its submitter lives and holds its lease)."""
     if run.status == "cancelled":
         return False
+    if run.status == "submitting":
+        return store.submission_alive(run)
     tasks = store.tasks(run.id)
     live = _live_states([run], {run.id: tasks})
     return any(
@@ -330,52 +340,92 @@ def in_flight(store: RunStore, run: RunRow) -> bool:
     )
 
 
-def remove_run(store: RunStore, run: RunRow) -> int:
-    """Forget a run: its record, its files, and its jobs' logs and pickles; files removed."""
-    folder = Path(run.log_folder)
-    removed = 0
-    for attempt in store.attempts(run.id):
-        for path in folder.glob(f"{attempt.job_id}_*"):
-            path.unlink(missing_ok=True)
-            removed += 1
-    forget_files(run)
+def remove_run(store: RunStore, run: RunRow, in_use: InUse | None = None) -> tuple[int, list[str]]:
+    """Forget a run: its record, its files in the store, its jobs' files (logs, pickles,
+    submission scripts) and its chunked map's folder unless a run that stays uses it
+    (``in_use``: by default, what every other run of the store uses). How many files were
+    removed, and notes on what was left (and jobs an abandoned submission may have made)."""
+    if in_use is None:
+        in_use = InUse.of(r for r in store.runs() if r.id != run.id)
+    notes = []
+    if run.status == "submitting":
+        jobs = unrecorded_jobs(store, run)
+        if jobs:
+            notes.append(
+                f"its submitter ({run.owner}) died while submitting; job(s) it may have "
+                f"submitted, which no run recorded: {' '.join(jobs)} (cancel them with "
+                "scancel if they are not wanted)"
+            )
+    removed, left = remove_run_files(store, run, in_use)
     store.delete(run.id)
-    return removed
+    return removed, notes + left
+
+
+def _followed_note(run: RunRow) -> str:
+    host = (run.owner or "").rpartition(":")[0]
+    alive = "is alive" if host == socket.gethostname() else f"may be alive (on {host})"
+    return (
+        f"run {run.id} is finished but not collected, and the process following it "
+        f"({run.owner}) {alive}: it may still want the results"
+    )
 
 
 def _rm(args: argparse.Namespace, out: TextIO) -> int:
     store = _store()
     run = _run(store, args.run)
-    if in_flight(store, run):
+    message = ""
+    if store.followed(run) and not args.force:
+        message = f"{_followed_note(run)}; rm --force removes it anyway"
+    elif in_flight(store, run):
         if not args.force:
             message = (
                 f"run {run.id} is still in flight: `paracore cancel {run.id}` first, or rm "
                 "--force (which cancels it)"
             )
-            out.write(json.dumps({"run": run.id, "error": message}) if args.json else message)
-            out.write("\n")
-            return 1
-        cancel_run(store, run)
-    removed = remove_run(store, run)
+        else:
+            cancel_run(store, run)
+    if message:
+        out.write(json.dumps({"run": run.id, "error": message}) if args.json else message)
+        out.write("\n")
+        return 1
+    removed, notes = remove_run(store, run)
     if args.json:
-        out.write(json.dumps({"run": run.id, "removed_files": removed}) + "\n")
+        out.write(json.dumps({"run": run.id, "removed_files": removed, "notes": notes}) + "\n")
     else:
         out.write(f"run {run.id}: removed its record and {removed} file(s)\n")
+        out.writelines(f"  {note}\n" for note in notes)
     return 0
 
 
 def _gc(args: argparse.Namespace, out: TextIO) -> int:
     store = _store()
     cutoff = time.time() - args.older_than * 86400
-    old = [r for r in store.runs() if r.created < cutoff and not in_flight(store, r)]
-    for run in old:
-        if not args.dry_run:
-            remove_run(store, run)
+    runs = store.runs()
+    followed = [r for r in runs if r.created < cutoff and store.followed(r)]
+    old = [
+        r for r in runs if r.created < cutoff and not store.followed(r) and not in_flight(store, r)
+    ]
+    gone = {r.id for r in old}
+    notes: dict[str, list[str]] = {}
+    if not args.dry_run:
+        in_use = InUse.of(r for r in runs if r.id not in gone)
+        for run in old:
+            notes[run.id] = remove_run(store, run, in_use)[1]
     verb = "would remove" if args.dry_run else "removed"
     if args.json:
-        out.write(json.dumps({"removed": [r.id for r in old], "dry_run": args.dry_run}) + "\n")
-    else:
-        out.write(f"{verb} {len(old)} finished run(s) older than {args.older_than:g} days\n")
+        record = {
+            "removed": [r.id for r in old],
+            "dry_run": args.dry_run,
+            "kept_followed": [r.id for r in followed],
+            "notes": {run_id: text for run_id, text in notes.items() if text},
+        }
+        out.write(json.dumps(record) + "\n")
+        return 0
+    out.write(f"{verb} {len(old)} finished run(s) older than {args.older_than:g} days\n")
+    for run in followed:
+        out.write(f"kept {_followed_note(run)}\n")
+    for run_id, text in notes.items():
+        out.writelines(f"run {run_id}: {note}\n" for note in text)
     return 0
 
 
@@ -449,13 +499,44 @@ def _manifest(args: argparse.Namespace, out: TextIO) -> int:
         writer.writerows(rows)
         text = buffer.getvalue()
     if args.output:
-        Path(args.output).write_text(text)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            raise SpecError(
+                "--output", args.output, f"a file paracore can write ({err.strerror})"
+            ) from None
     else:
         out.write(text)
     return 0
 
 
 # ---------------------------------------------------------------- the parsers
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds above 0, not {text!r}")
+    return value
+
+
+def non_negative_days(text: str) -> float:
+    """An argparse type: a finite number of days, 0 or more."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of days, 0 or more, not {text!r}")
+    return value
 
 
 def add_runs_commands(commands: Any) -> None:
@@ -472,7 +553,9 @@ def add_runs_commands(commands: Any) -> None:
     logs = commands.add_parser("logs", help="the stdout and stderr of a task")
     logs.add_argument("run", help="the run id")
     logs.add_argument("index", nargs="?", type=int, default=0, help="the task (default 0)")
-    logs.add_argument("--attempt", type=int, help="which attempt (default: the last)")
+    logs.add_argument(
+        "--attempt", type=int, help="which attempt, numbered from 1 (default: the last)"
+    )
     logs.add_argument("--stream", choices=("both", "stdout", "stderr"), default="both")
     logs.set_defaults(handler=_logs)
 
@@ -488,7 +571,7 @@ def add_runs_commands(commands: Any) -> None:
     rm.set_defaults(handler=_rm)
 
     gc = commands.add_parser("gc", help="remove finished runs older than some days")
-    gc.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
+    gc.add_argument("--older-than", type=non_negative_days, default=30.0, metavar="DAYS")
     gc.add_argument("--dry-run", action="store_true", help="say what would be removed")
     gc.add_argument("--json", action="store_true", help="print JSON for scripts")
     gc.set_defaults(handler=_gc)

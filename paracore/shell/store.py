@@ -11,6 +11,11 @@ script) use one store at once; a submission claims its run inside ``BEGIN IMMEDI
 processes calling the identical work at the same moment make one submission. The schema
 version is SQLite's ``user_version``; :data:`MIGRATIONS` brings an older file up to date, and
 a file written by a newer paracore is refused with what to do.
+
+The store is trusted only when it is private: its folder (and a link to it) must be yours and
+writable by nobody else, and so must ``runs.db`` and its journal, since the rows say which
+files are unpickled and which are deleted. A store someone else could have planted (the
+default ``.paracore`` in a shared folder such as ``/tmp``) is refused with what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,8 +34,8 @@ from typing import Any
 
 import attrs
 
-from paracore.errors import StoreError
-from paracore.shell.private import OWNER_ONLY_UMASK, private_folder
+from paracore.errors import RunNotFound, StoreError
+from paracore.shell.private import OWNER_ONLY_UMASK, distrust, folder_distrust, private_folder
 
 __all__ = [
     "MIGRATIONS",
@@ -44,6 +50,8 @@ __all__ = [
 ]
 
 STORE_FILE = "runs.db"
+STORE_FILES = (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm")
+"""The database and the journal files SQLite keeps beside it."""
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -281,7 +289,7 @@ class RunStore:
 
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
-            private_folder(self.folder)
+            self._trust()
         old = os.umask(OWNER_ONLY_UMASK)
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -302,6 +310,40 @@ class RunStore:
             conn.close()
             raise self._error(err) from err
         return conn
+
+    def _trust(self) -> None:
+        """Make the folder (0700) if it is missing, then refuse a store that is not private."""
+        try:
+            private_folder(self.folder)
+            reason = folder_distrust(self.folder)
+        except OSError as err:
+            raise StoreError(
+                f"the run store folder {self.folder} cannot be used ({err.strerror}): set "
+                "`store:` in paracore.yaml or $PARACORE_STORE to a folder of yours"
+            ) from None
+        if reason is not None:
+            raise StoreError(
+                f"the run store folder {self.folder} is not private: {reason}. paracore "
+                "unpickles the files of the runs recorded there and deletes what they name, "
+                "so it uses only a folder of yours that nobody else may write: set `store:` "
+                "in paracore.yaml or $PARACORE_STORE to such a folder (e.g. ~/.paracore-store)"
+            )
+        for name in STORE_FILES:
+            path = self.folder / name
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            reason = distrust(info)
+            if reason is None and not stat.S_ISREG(info.st_mode):
+                reason = "it is not a regular file"
+            if reason is not None:
+                raise StoreError(
+                    f"the run store file {path} is not private: {reason}. Its rows say what "
+                    "paracore unpickles and deletes, so it must be a file of yours that "
+                    f"nobody else may write: move the store aside, or run 'chmod go-w {path}' "
+                    "if you made it"
+                )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -370,7 +412,10 @@ class RunStore:
     # -------------------------------------------------------------- runs
 
     def new_run_id(self) -> str:
-        """A fresh run id: 8 hex characters."""
+        """A fresh run id: 8 hex characters (the store is checked first: a run's files are
+        written in it before its row)."""
+        if not self._ready:
+            self._trust()
         return uuid.uuid4().hex[:8]
 
     @contextlib.contextmanager
@@ -420,6 +465,44 @@ class RunStore:
 
     def _lease_holds(self, run: RunRow) -> bool:
         return owner_alive(run.owner) and (run.owner_until or 0) > self._clock()
+
+    def submission_alive(self, run: RunRow) -> bool:
+        """Whether a ``submitting`` run's submitter may still record its jobs: its lease has
+        not expired, or its process still runs on this machine (of a process on another
+        machine only the lease is known)."""
+        if run.status != "submitting":
+            return False
+        if (run.owner_until or 0) > self._clock():
+            return True
+        host = (run.owner or "").rpartition(":")[0]
+        return host == socket.gethostname() and owner_alive(run.owner)
+
+    @staticmethod
+    def followed(run: RunRow) -> bool:
+        """Whether a process that submitted or attached to this (submitted) run, and may
+        still collect its results, is alive (on another machine it is assumed to be)."""
+        return run.status != "submitting" and run.collected is None and owner_alive(run.owner)
+
+    def follow(self, run_id: str) -> None:
+        """Record this process as the one following an uncollected run (unless another live
+        process already is), so ``paracore gc`` leaves the run to it."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT owner FROM runs WHERE id = ? AND collected IS NULL "
+                "AND status != 'submitting'",
+                (run_id,),
+            ).fetchone()
+            if row is not None and not owner_alive(row["owner"]):
+                conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (this_process(), run_id))
+
+    def _require(self, conn: Any, run_id: str) -> None:
+        """Raise RunNotFound when the run was removed while this process followed it."""
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFound(
+                f"run {run_id} was removed from the run store {self.path} (by `paracore rm` "
+                "or `paracore gc`, or its submission failed) while this process followed it: "
+                "its state cannot be recorded, and the files of its jobs may be gone"
+            )
 
     def insert_run(
         self,
@@ -476,10 +559,11 @@ class RunStore:
         """Record the first attempt of each task ``(idx, job fields)`` and make the run active."""
         now = self._clock()
         with self._transaction() as conn:
+            self._require(conn, run_id)
             self._record_attempts(conn, run_id, jobs, now)
+            # the submitter stays the run's owner (without a lease): it follows the run
             conn.execute(
-                "UPDATE runs SET status = 'active', owner = NULL, owner_until = NULL WHERE id = ?",
-                (run_id,),
+                "UPDATE runs SET status = 'active', owner_until = NULL WHERE id = ?", (run_id,)
             )
 
     def _record_attempts(
@@ -534,6 +618,7 @@ class RunStore:
         """Record a new attempt of each task ``(idx, job fields)``, release its lease; the
         tasks' new versions."""
         with self._transaction() as conn:
+            self._require(conn, run_id)
             self._record_attempts(conn, run_id, jobs, self._clock())
             conn.executemany(
                 "UPDATE tasks SET lease_owner = NULL, lease_until = NULL "
@@ -569,6 +654,7 @@ class RunStore:
         expected = dict(known) if known is not None else None
         written: dict[int, int] = {}
         with self._transaction() as conn:
+            self._require(conn, run_id)
             for idx, state, ended in states:
                 if ended is not None:  # how a job ended is a fact, whoever saw it
                     conn.execute(
@@ -613,6 +699,7 @@ class RunStore:
         me = this_process()
         taken: dict[int, int] = {}
         with self._transaction() as conn:
+            self._require(conn, run_id)
             for idx, version in known.items():
                 row = conn.execute(
                     "SELECT lease_owner, lease_until, version FROM tasks "
@@ -642,7 +729,8 @@ class RunStore:
             )
 
     def collected(self, run_id: str, indices: Iterable[int]) -> None:
-        """These tasks' outcomes were handed to the user; the run is collected once all are."""
+        """These tasks' outcomes were handed to the user; the run is collected once all are
+        (nothing to mark, and no error, when the run was removed: the outcomes are in hand)."""
         with self._transaction() as conn:
             conn.executemany(
                 "UPDATE tasks SET collected = 1 WHERE run_id = ? AND idx = ?",
@@ -736,8 +824,18 @@ class RunStore:
     # -------------------------------------------------------------- reading
 
     def run(self, run_id: str) -> RunRow | None:
-        """The run whose id is ``run_id`` or starts with it (unique prefixes work)."""
-        rows = self._read("SELECT * FROM runs WHERE id LIKE ? ORDER BY created", (f"{run_id}%",))
+        """The run whose id is ``run_id`` or starts with it (unique prefixes work).
+
+        The prefix is literal: ``%``, ``_`` and ``\\`` are characters of an id, never
+        patterns, and an empty id names no run.
+        """
+        if not run_id:
+            return None
+        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read(
+            "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created", (f"{escaped}%",)
+        )
+        rows = [r for r in rows if r["id"].startswith(run_id)]  # LIKE ignores ASCII case
         exact = [r for r in rows if r["id"] == run_id]
         if exact:
             return _run(exact[0])
@@ -766,6 +864,19 @@ class RunStore:
         """Every attempt of the run, by task and attempt number."""
         rows = self._read("SELECT * FROM attempts WHERE run_id = ? ORDER BY idx, n", (run_id,))
         return [AttemptRow(**dict(r)) for r in rows]
+
+    def recorded_jobs(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of these job ids an attempt of some run recorded."""
+        wanted = list(dict.fromkeys(job_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self._read(
+                f"SELECT DISTINCT job_id FROM attempts WHERE job_id IN ({marks})", part
+            )
+            found.update(r["job_id"] for r in rows)
+        return found
 
     def phase_counts(self) -> dict[str, dict[str, int]]:
         """Per run, how many tasks are in each phase (one query for ``paracore ls``)."""
