@@ -4,17 +4,71 @@ A failure record written by the task (:mod:`paracore.runtime.tasks`) means the p
 failed: a user error with the original exception type and message, or the command's exit code
 and stderr tail. Without one, the scheduler's state, exit code, reason and the stderr tail say
 why (:func:`~paracore.core.failures.classify`).
+
+Result pickles are read only through :mod:`paracore.runtime.safe_files`: a file someone else
+could have written, or one reached through their symbolic link, is refused, never unpickled.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import pickle
+from pathlib import Path
+from typing import Any, Protocol
 
 from paracore.core.failures import FailureClass, classify, state_word
 from paracore.errors import CommandFailedError, DependencyError, JobFailedError, RemoteError
+from paracore.runtime.safe_files import UntrustedFile, read_private
 from paracore.runtime.tasks import STDERR_TAIL_CHARS, TaskFailure
 
-__all__ = ["KILLED_HINTS", "failure_error", "file_tail"]
+__all__ = [
+    "KILLED_HINTS",
+    "Located",
+    "failure_error",
+    "file_tail",
+    "read_result",
+    "refused",
+]
+
+
+def read_result(path: Path) -> tuple[str, Any]:
+    """A task's result pickle, read safely: ``("success", value)``, ``("error", traceback
+    text)``, ``("absent", None)`` (not there, not whole yet, or not readable) or ``("refused",
+    UntrustedFile)`` (not a file only you could have written)."""
+    try:
+        blob = read_private(path)
+    except UntrustedFile as err:
+        return "refused", err
+    except OSError:  # not there (or not readable)
+        return "absent", None
+    try:
+        outcome, value = pickle.loads(blob)
+    except Exception:  # still being written, or unreadable
+        return "absent", None
+    return str(outcome), value
+
+
+class Located(Protocol):
+    """What names a job in its errors: its id and its log files."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def stdout_path(self) -> str | None: ...
+    @property
+    def stderr_path(self) -> str | None: ...
+
+
+def refused(err: UntrustedFile, job: Located, describe: str) -> JobFailedError:
+    """The error of a job whose files paracore will not read (someone else could have
+    written them): never retried, since the files would be refused again."""
+    return JobFailedError(
+        f"{describe}: job {job.job_id}: paracore will not read {err.path}: {err.why}",
+        job_id=job.job_id,
+        state="REFUSED",
+        failure_class=FailureClass.UNKNOWN,
+        stdout_path=job.stdout_path,
+        stderr_path=job.stderr_path,
+    )
 
 
 def file_tail(path: str | None, chars: int = STDERR_TAIL_CHARS) -> str:

@@ -10,6 +10,7 @@ alone: its record holds the error, and the rest of the chunk still runs.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pickle
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 import cloudpickle
 
 from paracore.runtime.environment import applied_environment
+from paracore.runtime.safe_files import append_private, read_private, write_private
 from paracore.runtime.tasks import (
     TaskFailure,
     run_shell,
@@ -62,36 +64,36 @@ def items_blob(positions: Sequence[int], items: Sequence[Any]) -> bytes:
 
 def write_items(path: Path, blob: bytes) -> None:
     """Write a chunk's items file (replaced atomically: a running chunk never reads half)."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
+    write_private(path, blob)
 
 
 def read_items(path: Path) -> Iterator[tuple[int, Any]]:
     """A chunk's ``(position, item)`` pairs."""
-    positions, items = cloudpickle.loads(path.read_bytes())
+    positions, items = cloudpickle.loads(read_private(path))
     return zip(positions, items, strict=True)
 
 
 def _records(path: Path) -> Iterator[tuple[int, str, Any]]:
     try:
-        handle = path.open("rb")
+        stream = io.BytesIO(read_private(path))
     except FileNotFoundError:
         return
-    with handle:
-        while True:
-            try:
-                record = pickle.load(handle)
-            except EOFError:
-                return
-            except Exception:  # a record cut short by a kill: what came before stands
-                return
-            yield record
+    while True:
+        try:
+            record = pickle.load(stream)
+        except EOFError:
+            return
+        except Exception:  # a record cut short by a kill: what came before stands
+            return
+        yield record
 
 
 def read_results(path: Path) -> dict[int, tuple[str, Any]]:
     """Each item's latest outcome in a chunk's results: ``("ok", value)`` or ``("err",
-    TaskFailure)``; items without a record are absent."""
+    TaskFailure)``; items without a record are absent.
+
+    Raises UntrustedFile when the file (or its folder) is not one only you could have written.
+    """
     return {position: (status, value) for position, status, value in _records(path)}
 
 
@@ -123,14 +125,14 @@ class ChunkTask:
         if self.kind == "call":
             sys.path.extend(p for p in self.sys_path if p not in sys.path)
             try:  # e.g. the function's module cannot be imported here: the chunk's failure
-                fn = cloudpickle.loads((folder / FUNCTION_FILE).read_bytes())
+                fn = cloudpickle.loads(read_private(folder / FUNCTION_FILE))
             except Exception as err:
                 write_failure(task_failure(err), self.record_key)
                 raise
         counts = {OK: 0, ERR: 0}
         with (
             applied_environment(env),  # once for the chunk: items run in series
-            results_path(folder, self.chunk).open("ab") as out,
+            append_private(results_path(folder, self.chunk)) as out,
         ):
             for position, item in read_items(items_path(folder, self.chunk)):
                 if position in done:

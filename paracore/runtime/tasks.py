@@ -29,6 +29,7 @@ from paracore.runtime.environment import (
     compose_environment,
     run_setup,
 )
+from paracore.runtime.safe_files import UntrustedFile, read_private, write_private
 from paracore.runtime.streams import pump
 
 __all__ = [
@@ -94,27 +95,38 @@ def failure_path(result_pickle: Path, key: str) -> Path:
     return result_pickle.with_name(f"{stem}_{key}_failure.pkl")
 
 
-def write_failure(failure: TaskFailure, key: str) -> None:
-    """Write the record beside submitit's result pickle when running under submitit."""
+def _record_path(key: str) -> Path | None:
+    """Where this job's record with ``key`` goes; None outside a submitit job."""
     if "SUBMITIT_FOLDER" not in os.environ:
-        return
+        return None
     import submitit  # only inside a submitit job; the submitting side never reaches here
 
-    path = failure_path(submitit.JobEnvironment().paths.result_pickle, key)
+    return failure_path(submitit.JobEnvironment().paths.result_pickle, key)
+
+
+def write_failure(failure: TaskFailure, key: str) -> None:
+    """Write the record beside submitit's result pickle when running under submitit."""
+    path = _record_path(key)
+    if path is None:
+        return
     try:
         blob = cloudpickle.dumps(failure)
     except Exception:  # the exception itself may not pickle: keep its type and text
         blob = cloudpickle.dumps(dataclasses.replace(failure, exception=None))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
+    write_private(path, blob)
 
 
 def read_failure(result_pickle: Path, key: str) -> TaskFailure | None:
-    """The failure record of a task, or None when it left none (killed, or succeeded)."""
+    """The failure record of a task, or None when it left none (killed, or succeeded).
+
+    Raises UntrustedFile when the record (or its folder) is not one only you could have
+    written.
+    """
     path = failure_path(result_pickle, key)
     try:
-        record = cloudpickle.loads(path.read_bytes())
+        record = cloudpickle.loads(read_private(path))
+    except UntrustedFile:
+        raise
     except (OSError, EOFError):
         return None
     return record if isinstance(record, TaskFailure) else None
