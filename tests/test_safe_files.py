@@ -26,7 +26,7 @@ from paracore.backends.local import ReattachedLocalJob
 from paracore.backends.slurm.jobs import SubmititJob
 from paracore.backends.slurm.polling import Poller
 from paracore.errors import JobFailedError
-from paracore.runtime.chunks import read_results, results_path
+from paracore.runtime.chunks import frame, read_results, results_path
 from paracore.runtime.results import read_saved, save
 from paracore.runtime.safe_files import (
     UntrustedFile,
@@ -227,7 +227,7 @@ def test_chunk_results_of_someone_else_fail_the_items_without_reading_them(
     folder = tmp_path / "map"
     folder.mkdir(mode=0o700)
     path = results_path(folder, 0)
-    path.write_bytes(pickle.dumps((0, "ok", Trap(marker))))
+    path.write_bytes(frame(0, "ok", Trap(marker))[1])
     path.chmod(0o600)
     _own(path, other_user)
     with pytest.raises(UntrustedFile, match=f"belongs to uid {other_user.uid}"):

@@ -18,7 +18,7 @@ from submitit.local.local import LocalJob as SubmititLocalJob
 
 from paracore.backends.base import RunningJob, Task
 from paracore.backends.machine import ThisMachine
-from paracore.backends.outcomes import failure_error, read_result, refused
+from paracore.backends.outcomes import failure_error, read_result, refused, unreadable
 from paracore.backends.slurm.params import to_submitit_params
 from paracore.backends.submission import submit_through
 from paracore.core.resolved import ResolvedSpec
@@ -62,6 +62,8 @@ class LocalJob:
             return value
         if result == "refused":
             raise refused(value, self, self._describe)
+        if result == "unreadable":
+            raise unreadable(value, self, self._describe)
         try:
             failure = read_failure(self._job.paths.result_pickle, self._record_key)
         except UntrustedFile as err:

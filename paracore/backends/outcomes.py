@@ -27,13 +27,15 @@ __all__ = [
     "file_tail",
     "read_result",
     "refused",
+    "unreadable",
 ]
 
 
 def read_result(path: Path) -> tuple[str, Any]:
     """A task's result pickle, read safely: ``("success", value)``, ``("error", traceback
-    text)``, ``("absent", None)`` (not there, not whole yet, or not readable) or ``("refused",
-    UntrustedFile)`` (not a file only you could have written)."""
+    text)``, ``("absent", None)`` (not there, or not whole yet), ``("refused",
+    UntrustedFile)`` (not a file only you could have written) or ``("unreadable", error)``
+    (the value cannot be rebuilt here)."""
     try:
         blob = read_private(path)
     except UntrustedFile as err:
@@ -42,8 +44,10 @@ def read_result(path: Path) -> tuple[str, Any]:
         return "absent", None
     try:
         outcome, value = pickle.loads(blob)
-    except Exception:  # still being written, or unreadable
+    except (EOFError, pickle.UnpicklingError):  # still being written
         return "absent", None
+    except Exception as err:  # the value does not rebuild here (its class, its __init__)
+        return "unreadable", err
     return str(outcome), value
 
 
@@ -69,6 +73,24 @@ def refused(err: UntrustedFile, job: Located, describe: str) -> JobFailedError:
         stdout_path=job.stdout_path,
         stderr_path=job.stderr_path,
     )
+
+
+def unreadable(err: BaseException, job: Located, describe: str) -> RemoteError:
+    """The error of a job whose value was sent but cannot be rebuilt in this process."""
+    kind = type(err)
+    error = RemoteError(
+        f"{describe}: job {job.job_id}: its result could not be rebuilt here: "
+        f"{kind.__name__}: {err}; logs: {job.stdout_path} {job.stderr_path}",
+        job_id=job.job_id,
+        state="COMPLETED",
+        exc_type=f"{kind.__module__}.{kind.__qualname__}",
+        exc_message=str(err),
+        failure_class=FailureClass.USER_ERROR,
+        stdout_path=job.stdout_path,
+        stderr_path=job.stderr_path,
+    )
+    error.__cause__ = err
+    return error
 
 
 def file_tail(path: str | None, chars: int = STDERR_TAIL_CHARS) -> str:
@@ -133,8 +155,14 @@ def failure_error(
         )
     if failure is not None:
         what = "env_setup failed" if failure.kind == "setup" else "raised"
+        text = f"{describe} {what}: {failure.exc_type}: {failure.exc_message} (job {job_id})"
+        text += f"; {logs}"
+        if not isinstance(failure.exception, BaseException) and failure.exception_note:
+            text += f"\n(the {failure.exc_type} itself {failure.exception_note})"
+            if failure.traceback:
+                text += f"\ntraceback on the node:\n{failure.traceback.rstrip()}"
         error = RemoteError(
-            f"{describe} {what}: {failure.exc_type}: {failure.exc_message} (job {job_id}); {logs}",
+            text,
             exc_type=failure.exc_type,
             exc_message=failure.exc_message,
             stderr_tail=failure.traceback[-STDERR_TAIL_CHARS:],

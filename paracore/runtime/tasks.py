@@ -66,15 +66,58 @@ class CommandResult:
 
 @dataclasses.dataclass(frozen=True)
 class TaskFailure:
-    """A payload's failure, recorded in the job and read back by the submitting process."""
+    """A payload's failure, recorded in the job and read back by the submitting process.
 
-    kind: str  # "command", "call" or "setup"
+    ``kind`` is ``"command"``, ``"call"`` or ``"setup"``.
+
+    The original exception travels as a pickle of its own inside the record, so an exception
+    that pickles but cannot be rebuilt (an ``__init__`` with two required arguments, a class
+    the reading side cannot import) loses only itself: the record still reads, with the type
+    name, message and traceback text, and ``exception_note`` says why ``exception`` is None.
+    """
+
+    kind: str
     exc_type: str
     exc_message: str
     traceback: str = ""
     returncode: int | None = None
     stderr_tail: str = ""
-    exception: Any = None  # the original exception when it pickles, else None
+    exception: Any = dataclasses.field(default=None, compare=False)  # the original, or None
+    exception_note: str = ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        blob, note = b"", self.exception_note
+        if self.exception is not None:
+            try:
+                blob = cloudpickle.dumps(self.exception)
+            except Exception as err:  # the exception itself does not pickle: keep its text
+                note = f"could not be pickled on the node: {type(err).__name__}: {err}"
+        fields = (self.kind, self.exc_type, self.exc_message, self.traceback, self.returncode)
+        return (_rebuilt_failure, (*fields, self.stderr_tail, blob, note))
+
+
+def _rebuilt_failure(
+    kind: str,
+    exc_type: str,
+    exc_message: str,
+    traceback_text: str,
+    returncode: int | None,
+    stderr_tail: str,
+    exception_blob: bytes,
+    note: str,
+) -> TaskFailure:
+    """A failure record read back: its exception rebuilt when that works, else None and why."""
+    exception: Any = None
+    if exception_blob:
+        try:
+            exception = cloudpickle.loads(exception_blob)
+        except Exception as err:
+            note = f"could not be rebuilt here: {type(err).__name__}: {err}"
+    if exception is not None and not isinstance(exception, BaseException):
+        exception, note = None, f"was read back as a {type(exception).__name__}"
+    return TaskFailure(
+        kind, exc_type, exc_message, traceback_text, returncode, stderr_tail, exception, note
+    )
 
 
 class CommandFailed(RuntimeError):
@@ -107,28 +150,31 @@ def _record_path(key: str) -> Path | None:
 def write_failure(failure: TaskFailure, key: str) -> None:
     """Write the record beside submitit's result pickle when running under submitit."""
     path = _record_path(key)
-    if path is None:
-        return
-    try:
-        blob = cloudpickle.dumps(failure)
-    except Exception:  # the exception itself may not pickle: keep its type and text
-        blob = cloudpickle.dumps(dataclasses.replace(failure, exception=None))
-    write_private(path, blob)
+    if path is not None:
+        write_private(path, cloudpickle.dumps(failure))
 
 
 def read_failure(result_pickle: Path, key: str) -> TaskFailure | None:
     """The failure record of a task, or None when it left none (killed, or succeeded).
 
     Raises UntrustedFile when the record (or its folder) is not one only you could have
-    written.
+    written. A record that cannot be read still says that the task failed, and why not.
     """
     path = failure_path(result_pickle, key)
     try:
-        record = cloudpickle.loads(read_private(path))
+        blob = read_private(path)
     except UntrustedFile:
         raise
-    except (OSError, EOFError):
+    except OSError:  # not there (or not readable): no record
         return None
+    try:
+        record = cloudpickle.loads(blob)
+    except Exception as err:
+        return TaskFailure(
+            kind="call",
+            exc_type=f"{type(err).__module__}.{type(err).__qualname__}",
+            exc_message=f"its failure record {path} could not be read: {err}",
+        )
     return record if isinstance(record, TaskFailure) else None
 
 

@@ -19,6 +19,7 @@ from paracore.backends.outcomes import (
     file_tail,
     read_result,
     refused,
+    unreadable,
 )
 from paracore.backends.slurm.polling import Poller
 from paracore.core.failures import FailureClass, classify
@@ -106,7 +107,7 @@ class SubmititJob:
             return True
         if not pickle.exists():
             return False
-        if self._result()[0] in ("success", "refused"):
+        if self._result()[0] in ("success", "refused", "unreadable"):
             return True  # a value (or one that will not be read): no need to wait for sacct
         # The payload failed, but the scheduler may have caused it (an OOM kill or the time
         # limit kills the payload, and our wrapper records that). Wait for sacct's verdict,
@@ -134,6 +135,8 @@ class SubmititJob:
             return value
         if result == "refused":
             raise refused(value, self, self._describe)
+        if result == "unreadable":
+            raise unreadable(value, self, self._describe)
         failure = self._failure()
         if isinstance(failure, UntrustedFile):
             raise refused(failure, self, self._describe)
