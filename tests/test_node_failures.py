@@ -4,11 +4,18 @@
   arguments) keeps its type name, message, traceback, job id and logs; in a chunk, the items
   after it keep their results;
 - each record of a chunk's results file is framed on its own: a damaged record, or a value
-  that cannot be rebuilt, costs only itself.
+  that cannot be rebuilt, costs only itself;
+- a process that ends inside its payload (``os._exit``, a segfault) is reported at once as
+  having exited without a result, naming its logs, not after a wait for the file system;
+- a result that cannot be pickled says so, naming its type; the other items keep theirs.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import pickle
+import threading
 from pathlib import Path
 
 import cloudpickle
@@ -19,6 +26,8 @@ import paracore as pc
 from paracore.backends.slurm.jobs import SubmititJob
 from paracore.backends.slurm.polling import Poller
 from paracore.core.failures import FailureClass
+from paracore.errors import JobFailedError
+from paracore.runtime import tasks
 from paracore.runtime.chunks import (
     ChunkTask,
     frame,
@@ -29,7 +38,13 @@ from paracore.runtime.chunks import (
     write_items,
 )
 from paracore.runtime.safe_files import write_private
-from paracore.runtime.tasks import TaskFailure, task_failure
+from paracore.runtime.tasks import (
+    CallTask,
+    TaskFailure,
+    exit_failure,
+    failure_path,
+    task_failure,
+)
 from paracore.testing import FakeClock, job_record
 
 
@@ -56,6 +71,26 @@ def raise_two_args(x: int) -> int:
 
 def unbuildable_at_two(x: int) -> object:
     return Unbuildable() if x == 2 else x * 10
+
+
+def exit_at_two(x: int) -> int:
+    if x == 2:
+        os._exit(0)  # no exception, no result: the process is just gone
+    return x * 10
+
+
+def crash_at_two(x: int) -> int:
+    if x == 2:
+        ctypes.string_at(0)  # a segfault
+    return x * 10
+
+
+def lock_at_two(x: int) -> object:
+    return threading.Lock() if x == 2 else x * 10
+
+
+def generator_at_two(x: int) -> object:
+    return (i for i in range(x)) if x == 2 else x * 10
 
 
 def options(tmp_path: Path, **extra: object) -> dict[str, object]:
@@ -179,3 +214,107 @@ def test_a_result_file_still_being_written_is_waited_for(tmp_path: Path) -> None
     assert not job.done()
     write_private(tmp_path / "77_0_result.pkl", whole)
     assert job.done() and job.outcome() == 42
+
+
+# ---------------------------------------------------------------- a process that just ends
+
+
+@pytest.mark.parametrize("fn", [exit_at_two, crash_at_two], ids=["os._exit", "segfault"])
+def test_a_task_whose_process_ends_says_so_and_names_its_logs(tmp_path: Path, fn: object) -> None:
+    handles = pc.map_func(fn, range(4), chunk_size=1, **options(tmp_path))
+    out = pc.gather(handles, timeout=120, return_exceptions=True)
+    assert out[:2] == [0, 10] and out[3] == 30
+    error = out[2]
+    assert isinstance(error, JobFailedError) and not isinstance(error, pc.RemoteError)
+    assert "its process exited without writing a result" in str(error)
+    assert f"logs: {handles[2].stdout_path} {handles[2].stderr_path}" in str(error)
+
+
+def test_a_chunk_whose_process_ends_keeps_the_items_it_finished(tmp_path: Path) -> None:
+    handles = pc.map_func(exit_at_two, range(5), chunk_size=5, **options(tmp_path))
+    out = pc.gather(handles, timeout=120, return_exceptions=True)
+    assert out[:2] == [0, 10]
+    for error in out[2:]:
+        assert isinstance(error, JobFailedError)
+        assert "its process exited without writing a result" in str(error)
+
+
+def _leave_exit_record(folder: Path) -> None:
+    """What job 77 leaves when its process ends inside the payload."""
+    record = cloudpickle.dumps(exit_failure())
+    write_private(failure_path(folder / "77_0_result.pkl", "key"), record)
+
+
+def test_completed_without_a_result_but_with_its_exit_record_is_reported_at_once(
+    tmp_path: Path,
+) -> None:
+    """sacct says COMPLETED, no result file: the task's exit record says none is coming, so
+    there is no wait for a late file system (that wait is for a result that was written)."""
+    clock = FakeClock()
+    job = _job(tmp_path, "COMPLETED", clock)
+    _leave_exit_record(tmp_path)
+    assert job.done()  # no clock advance
+    with pytest.raises(JobFailedError, match="its process exited without writing a result") as info:
+        job.outcome()
+    assert info.value.failure_class is FailureClass.USER_ERROR
+    assert f"logs: {job.stdout_path} {job.stderr_path}" in str(info.value)
+
+
+def test_a_killed_process_is_still_classed_by_the_scheduler(tmp_path: Path) -> None:
+    """The exit record of an OOM-killed task does not make it a user error."""
+    clock = FakeClock()
+    job = _job(tmp_path, "OUT_OF_MEMORY", clock, exit_code=0, exit_signal=125)
+    _leave_exit_record(tmp_path)
+    assert job.done()
+    with pytest.raises(JobFailedError, match="more memory") as info:
+        job.outcome()
+    assert info.value.failure_class is FailureClass.OUT_OF_MEMORY
+
+
+# ---------------------------------------------------------------- results that do not pickle
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind"),
+    [(lock_at_two, "_thread.lock"), (generator_at_two, "builtins.generator")],
+    ids=["lock", "generator"],
+)
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_a_result_that_cannot_be_pickled_names_its_type(
+    tmp_path: Path, fn: object, kind: str, chunk_size: int
+) -> None:
+    handles = pc.map_func(fn, range(4), chunk_size=chunk_size, **options(tmp_path))
+    out = pc.gather(handles, timeout=120, return_exceptions=True)
+    assert out[:2] == [0, 10] and out[3] == 30
+    error = out[2]
+    assert isinstance(error, pc.RemoteError)
+    assert f"the result, a {kind}, could not be pickled" in str(error)
+    assert "ended without" not in str(error) and "exited without" not in str(error)
+    assert f"logs: {handles[2].stdout_path}" in str(error)
+
+
+def call_inner(task: CallTask) -> int:
+    value = task()
+    assert type(value) is int  # a call inside the job's call gets the value itself
+    return value
+
+
+def test_a_job_value_is_pickled_once_and_a_call_inside_it_gets_its_own_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBMITIT_FOLDER", str(tmp_path))  # as in a submitit job
+    monkeypatch.setattr(tasks, "_record_path", lambda key: None)  # no job files here
+    sent = CallTask.pack(call_inner, (CallTask.pack(abs, (-4,)),))()
+    assert type(sent) is not int  # pickled already: what submitit pickles is that pickle
+    assert pickle.loads(cloudpickle.dumps(sent)) == 4
+
+
+def test_the_pool_raises_it_as_a_type_error_and_keeps_the_other_results(tmp_path: Path) -> None:
+    with pc.Pool(backend="local", config={"log_dir": str(tmp_path / "logs")}) as pool:
+        with pytest.raises(TypeError, match=r"the result, a _thread\.lock, could not be pickled"):
+            pool.map(lock_at_two, range(4))
+        results = pool.imap(lock_at_two, range(4))
+        assert [next(results), next(results)] == [0, 10]
+        with pytest.raises(TypeError, match="could not be pickled"):
+            next(results)
+        assert next(results) == 30

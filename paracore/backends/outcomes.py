@@ -2,8 +2,9 @@
 
 A failure record written by the task (:mod:`paracore.runtime.tasks`) means the payload itself
 failed: a user error with the original exception type and message, or the command's exit code
-and stderr tail. Without one, the scheduler's state, exit code, reason and the stderr tail say
-why (:func:`~paracore.core.failures.classify`).
+and stderr tail. Without one (or with the ``exit`` record a task leaves while its payload
+runs), the scheduler's state, exit code, reason and the stderr tail say why
+(:func:`~paracore.core.failures.classify`).
 
 Result pickles are read only through :mod:`paracore.runtime.safe_files`: a file someone else
 could have written, or one reached through their symbolic link, is refused, never unpickled.
@@ -21,6 +22,7 @@ from paracore.runtime.safe_files import UntrustedFile, read_private
 from paracore.runtime.tasks import STDERR_TAIL_CHARS, TaskFailure
 
 __all__ = [
+    "EXITED_HINT",
     "KILLED_HINTS",
     "Located",
     "failure_error",
@@ -29,6 +31,9 @@ __all__ = [
     "refused",
     "unreadable",
 ]
+
+EXITED_HINT = "its process exited without writing a result"
+"""Why a job that ended without a value or a failure record failed, unless Slurm killed it."""
 
 
 def read_result(path: Path) -> tuple[str, Any]:
@@ -129,12 +134,16 @@ def failure_error(
     exit_code: int | None = None,
     exit_signal: int | None = None,
     reason: str = "",
+    step_states: tuple[str, ...] = (),
 ) -> JobFailedError:
     """Turn what a failed job left behind into the error users see, with its failure class.
 
     A failure record (the payload raised or exited non-zero) is a user error; otherwise the
-    scheduler's state, exit code, reason and the stderr tail say why (:func:`classify`).
+    scheduler's state, exit code, reason and the stderr tail say why (:func:`classify`). The
+    ``exit`` record counts as none: the process ended inside the payload without raising.
     """
+    if failure is not None and failure.kind == "exit":
+        failure = None
     logs = f"logs: {stdout_path} {stderr_path}" if stdout_path else "no log files"
     common: dict[str, Any] = {
         "job_id": job_id,
@@ -154,9 +163,12 @@ def failure_error(
             **common,
         )
     if failure is not None:
-        what = "env_setup failed" if failure.kind == "setup" else "raised"
-        text = f"{describe} {what}: {failure.exc_type}: {failure.exc_message} (job {job_id})"
-        text += f"; {logs}"
+        if failure.kind == "result":
+            text = f"{describe}: {failure.exc_message} (job {job_id}); {logs}"
+        else:
+            what = "env_setup failed" if failure.kind == "setup" else "raised"
+            text = f"{describe} {what}: {failure.exc_type}: {failure.exc_message} (job {job_id})"
+            text += f"; {logs}"
         if not isinstance(failure.exception, BaseException) and failure.exception_note:
             text += f"\n(the {failure.exc_type} itself {failure.exception_note})"
             if failure.traceback:
@@ -174,9 +186,14 @@ def failure_error(
     word = state_word(state) or "UNKNOWN"
     tail = file_tail(stderr_path).rstrip()
     failure_class = classify(
-        state, exit_code=exit_code, exit_signal=exit_signal, reason=reason, stderr_tail=tail
+        state,
+        exit_code=exit_code,
+        exit_signal=exit_signal,
+        reason=reason,
+        stderr_tail=tail,
+        step_states=step_states,
     )
-    hint = KILLED_HINTS.get(failure_class, "it ended without writing a result")
+    hint = KILLED_HINTS.get(failure_class, EXITED_HINT)
     exit_text = f" (exit {exit_code}:{exit_signal or 0})" if exit_code is not None else ""
     error_type = DependencyError if failure_class is FailureClass.DEPENDENCY else JobFailedError
     return error_type(

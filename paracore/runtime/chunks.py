@@ -31,9 +31,11 @@ from paracore.runtime.environment import applied_environment
 from paracore.runtime.safe_files import append_private, read_private, write_private
 from paracore.runtime.tasks import (
     TaskFailure,
+    clear_failure,
     run_shell,
     start_task,
     task_failure,
+    unpicklable_result,
     write_failure,
 )
 
@@ -89,14 +91,15 @@ def read_items(path: Path) -> Iterator[tuple[int, Any]]:
 def frame(position: int, status: str, value: Any) -> tuple[str, bytes]:
     """One record of a results file: the item's outcome, framed on its own, and its status.
 
-    A value that cannot be pickled becomes the item's failure (status ``"err"``).
+    A value that cannot be pickled becomes the item's failure (status ``"err"``), naming the
+    value's type.
     """
     try:
         blob: bytes = cloudpickle.dumps(value)
     except Exception as err:  # the value does not pickle (a TaskFailure always does)
+        error = unpicklable_result(value, err)
         status = ERR
-        error = TypeError(f"the result of item {position} cannot be sent: {err}")
-        blob = cloudpickle.dumps(task_failure(error))
+        blob = cloudpickle.dumps(dataclasses.replace(task_failure(error), kind="result"))
     payload = pickle.dumps((position, status, blob), protocol=pickle.HIGHEST_PROTOCOL)
     return status, _HEADER.pack(MARK, len(payload), zlib.crc32(payload)) + payload
 
@@ -147,7 +150,7 @@ def _load(position: int, status: str, blob: bytes | None, value: Any) -> tuple[s
     except Exception as err:
         what = "its failure record" if status == ERR else "its result"
         return ERR, TaskFailure(
-            kind="call",
+            kind="call" if status == ERR else "result",
             exc_type=f"{type(err).__module__}.{type(err).__qualname__}",
             exc_message=f"{what} (item {position}) could not be rebuilt here: "
             f"{type(err).__name__}: {err}",
@@ -200,17 +203,22 @@ class ChunkTask:
 
     def __call__(self) -> dict[str, int]:
         env = start_task(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
+        try:  # e.g. the function's module cannot be imported here: the chunk's failure
+            counts = self._run(env)
+        except Exception as err:
+            write_failure(task_failure(err), self.record_key)
+            raise
+        clear_failure(self.record_key)
+        return counts
+
+    def _run(self, env: dict[str, str]) -> dict[str, int]:
         folder = Path(self.folder)
         statuses = read_statuses(results_path(folder, self.chunk))
         done = {position for position, status in statuses.items() if status == OK}
         fn: Any = None
         if self.kind == "call":
             sys.path.extend(p for p in self.sys_path if p not in sys.path)
-            try:  # e.g. the function's module cannot be imported here: the chunk's failure
-                fn = cloudpickle.loads(read_private(folder / FUNCTION_FILE))
-            except Exception as err:
-                write_failure(task_failure(err), self.record_key)
-                raise
+            fn = cloudpickle.loads(read_private(folder / FUNCTION_FILE))
         counts = {OK: 0, ERR: 0}
         with (
             applied_environment(env),  # once for the chunk: items run in series

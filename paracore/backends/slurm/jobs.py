@@ -32,7 +32,10 @@ __all__ = ["RESULT_GRACE_S", "SACCT_GRACE_S", "SubmititJob"]
 SACCT_GRACE_S = 120.0
 """How long a failed payload waits for sacct to say whether Slurm killed it."""
 RESULT_GRACE_S = 60.0
-"""How long a job sacct says COMPLETED may take to show its result file (file system lag)."""
+"""How long a job sacct says COMPLETED may take to show its result file (file system lag).
+
+Not waited for when the task's ``exit`` record is there: its process ended inside the payload
+(``os._exit``, a crash), so no result is coming."""
 
 
 class SubmititJob:
@@ -100,6 +103,8 @@ class SubmititJob:
         pickle = self._job.paths.result_pickle
         if record is not None and record.terminal:
             if record.state == "COMPLETED" and not pickle.exists():
+                if self._failure() is not None:
+                    return True  # it ended inside its payload: no result is coming
                 # ended, but its result is not visible yet: shared file systems lag
                 return self._waited(RESULT_GRACE_S)
             return True
@@ -154,10 +159,16 @@ class SubmititJob:
             exit_code=None if record is None else record.exit_code,
             exit_signal=None if record is None else record.exit_signal,
             reason="" if record is None else record.reason,
+            step_states=() if record is None else record.step_states,
             stdout_path=self.stdout_path,
             stderr_path=self.stderr_path,
         )
-        if failure is not None and record is not None and record.terminal:
+        if (
+            failure is not None
+            and failure.kind != "exit"
+            and record is not None
+            and record.terminal
+        ):
             # the payload failed because the scheduler killed it: the scheduler's class wins
             killed = classify(
                 record.state_raw,
