@@ -12,8 +12,14 @@ that already works, otherwise (as root, with apt-get or Slurm installed) starts 
 If no cluster can be had, the tests are skipped with one line saying why, except in CI
 (``CI=true``) where that is a failure.
 
+Tests where file ownership matters take the session fixture ``other_user``: a second Unix
+user, ``paracore-other``, created with ``useradd --system`` when the tests run as root and it
+is missing (they chown files to it, so they need root). Without it they are skipped, except
+in CI, where that is a failure.
+
 Environment:
     CI=true                     never skip slurm tests: failing to get a cluster fails them;
+                                nor tests needing a second user: failing to make one fails;
                                 Hypothesis's profile is ci unless HYPOTHESIS_PROFILE says
     HYPOTHESIS_PROFILE=ci|dev   the Hypothesis profile
     PARACORE_SLURM_AUTOSTART=0  do not run scripts/local-slurm up from the tests
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -286,3 +293,45 @@ def run_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     folder = tmp_path_factory.mktemp("store")
     monkeypatch.setenv("PARACORE_STORE", str(folder))
     return folder
+
+
+OTHER_USER = "paracore-other"
+
+
+@dataclass(frozen=True)
+class OtherUser:
+    """A second Unix user, for files that belong to someone else."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def _other_user_missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"no second user {OTHER_USER!r} in CI (CI=true): {reason}", pytrace=False)
+    pytest.skip(f"no second user {OTHER_USER!r}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def other_user(tmp_path_factory: pytest.TempPathFactory) -> OtherUser:
+    """The Unix user ``paracore-other``, created (as root, once per session even under xdist)
+    with ``useradd --system --no-create-home`` when missing. Tests chown files to it, so
+    they need root: otherwise they are skipped (failed in CI)."""
+    if os.geteuid() != 0:
+        _other_user_missing("the tests do not run as root, so they cannot chown files to it")
+    with open(_shared_tmp(tmp_path_factory) / "other-user.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker creates it, the others find it
+        try:
+            entry = pwd.getpwnam(OTHER_USER)
+        except KeyError:
+            if shutil.which("useradd") is None:
+                _other_user_missing("useradd is not installed")
+            command = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+            made = subprocess.run(
+                [*command, OTHER_USER], capture_output=True, text=True, timeout=60, check=False
+            )
+            if made.returncode != 0:
+                _other_user_missing(f"useradd failed: {(made.stderr or made.stdout).strip()}")
+            entry = pwd.getpwnam(OTHER_USER)
+    return OtherUser(OTHER_USER, entry.pw_uid, entry.pw_gid)

@@ -104,14 +104,15 @@ def test_commands_in_chunks_give_command_results_and_exit_codes(tmp_path: Path) 
     assert "oops" in out[4].stderr_tail
 
 
-def test_a_result_that_cannot_be_sent_fails_that_item_alone(tmp_path: Path) -> None:
+def test_a_result_that_cannot_be_pickled_fails_that_item_alone(tmp_path: Path) -> None:
     def make_lock(x: int) -> object:
         return threading.Lock() if x == 2 else x
 
     handles = pc.map_func(make_lock, range(6), chunk_size=3, **options(tmp_path))
     out = pc.gather(handles, timeout=120, return_exceptions=True)
     assert out[:2] == [0, 1] and out[3:] == [3, 4, 5]
-    assert "cannot be sent" in str(out[2])
+    assert isinstance(out[2], pc.RemoteError)
+    assert "the result, a _thread.lock, could not be pickled" in str(out[2])
 
 
 def test_small_maps_and_chunk_size_1_keep_one_task_per_item(tmp_path: Path) -> None:

@@ -388,6 +388,7 @@ def test_importing_the_runtime_loads_nothing_else_of_paracore() -> None:
         "paracore.runtime.chunks",
         "paracore.runtime.environment",
         "paracore.runtime.measure",
+        "paracore.runtime.safe_files",
         "paracore.runtime.streams",
         "paracore.runtime.tasks",
     }

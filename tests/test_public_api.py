@@ -199,6 +199,7 @@ def test_every_error_users_see_lives_in_errors() -> None:
         "paracore.runtime.environment.SetupFailed",
         "paracore.runtime.measure.PilotTaskFailed",
         "paracore.runtime.results.MissingResult",
+        "paracore.runtime.safe_files.UntrustedFile",
         "paracore.runtime.tasks.CommandFailed",
     }
 

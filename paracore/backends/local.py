@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import submitit
-from submitit.core.utils import FailedJobError, UncompletedJobError
 from submitit.local.local import LocalJob as SubmititLocalJob
 
 from paracore.backends.base import RunningJob, Task
 from paracore.backends.machine import ThisMachine
-from paracore.backends.outcomes import failure_error
+from paracore.backends.outcomes import failure_error, read_result, refused, unreadable
 from paracore.backends.slurm.params import to_submitit_params
 from paracore.backends.submission import submit_through
 from paracore.core.resolved import ResolvedSpec
+from paracore.runtime.safe_files import UntrustedFile
 from paracore.runtime.tasks import read_failure
 
 __all__ = ["LocalBackend", "LocalJob"]
@@ -52,15 +52,25 @@ class LocalJob:
         return bool(self._job.done())
 
     def outcome(self) -> Any:
-        """The task's value, or raise the error its failure record (or state) describes."""
-        if self._job.paths.result_pickle.exists():  # else submitit waits 15 s for it in vain
-            try:
-                return self._job.result()
-            except (FailedJobError, UncompletedJobError):
-                pass
+        """The task's value, or raise the error its failure record (or state) describes.
+
+        Its files are read only through :mod:`paracore.runtime.safe_files`; the process has
+        ended, so a missing result is not waited for: it is not coming.
+        """
+        result, value = read_result(self._job.paths.result_pickle)
+        if result == "success":
+            return value
+        if result == "refused":
+            raise refused(value, self, self._describe)
+        if result == "unreadable":
+            raise unreadable(value, self, self._describe)
+        try:
+            failure = read_failure(self._job.paths.result_pickle, self._record_key)
+        except UntrustedFile as err:
+            raise refused(err, self, self._describe) from None
         state = str(self._job.state)
         raise failure_error(
-            read_failure(self._job.paths.result_pickle, self._record_key),
+            failure,
             job_id=self.job_id,
             state="FAILED" if state == "FINISHED" else state,  # finished without a value
             describe=self._describe,

@@ -4,18 +4,20 @@ A step that another step takes a :class:`~paracore.core.plan_graph.Result` of ru
 :class:`StepCall`, which saves its return value to a file chosen at submit time (the same
 file whatever job id an attempt gets). The step taking it receives a :class:`SavedResult`
 (or :class:`SavedResults` for a map step) in place of the Result, read back just before the
-call. Only the standard library and cloudpickle are imported.
+call. Saved results are written and read through :mod:`paracore.runtime.safe_files` (files of
+yours, 0600, in folders of yours). Only the standard library and cloudpickle are imported.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
+
+from paracore.runtime.safe_files import read_private, write_private
 
 __all__ = [
     "MissingResult",
@@ -35,17 +37,16 @@ class MissingResult(RuntimeError):
 
 
 def save(path: Path, value: Any) -> None:
-    """Write ``value`` to ``path`` atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(cloudpickle.dumps(value))
-    tmp.replace(path)
+    """Write ``value`` to ``path`` atomically (a reader never sees half a file), 0600, making
+    missing folders 0700."""
+    write_private(path, cloudpickle.dumps(value))
 
 
 def read_saved(path: Path, step: str) -> Any:
-    """The value a step saved at ``path``."""
+    """The value a step saved at ``path``; raises UntrustedFile for a file (or folder) someone
+    else could have written."""
     try:
-        blob = path.read_bytes()
+        blob = read_private(path)
     except FileNotFoundError:
         raise MissingResult(
             f"the result of step {step!r} is not at {path}: it did not succeed, or that folder "

@@ -5,10 +5,16 @@ rest of :mod:`paracore.runtime` import only the standard library and cloudpickle
 only inside a submitit job). When a payload fails, a :class:`TaskFailure` is written next to
 submitit's result pickle so the submitting side can raise an error with the original
 exception type and message (submitit itself only keeps the traceback text).
+
+A task writes an ``exit`` record as it starts and removes it once its payload returned: a
+process that ends inside the payload without raising (``os._exit``, a segfault, a kill)
+leaves that record, so the submitting side knows at once that no result is coming, rather
+than waiting for a result file a shared file system might still be showing late.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -29,6 +35,7 @@ from paracore.runtime.environment import (
     compose_environment,
     run_setup,
 )
+from paracore.runtime.safe_files import UntrustedFile, read_private, write_private
 from paracore.runtime.streams import pump
 
 __all__ = [
@@ -37,11 +44,15 @@ __all__ = [
     "CommandResult",
     "CommandTask",
     "TaskFailure",
+    "clear_failure",
+    "exit_failure",
     "failure_path",
     "read_failure",
     "run_shell",
+    "sendable",
     "start_task",
     "task_failure",
+    "unpicklable_result",
     "write_failure",
 ]
 
@@ -65,15 +76,60 @@ class CommandResult:
 
 @dataclasses.dataclass(frozen=True)
 class TaskFailure:
-    """A payload's failure, recorded in the job and read back by the submitting process."""
+    """A payload's failure, recorded in the job and read back by the submitting process.
 
-    kind: str  # "command", "call" or "setup"
+    ``kind`` is ``"command"``, ``"call"``, ``"setup"``, ``"result"`` (the call returned a
+    value that could not be pickled) or ``"exit"`` (the process ended inside the payload
+    without raising: the record a task leaves until its payload returns).
+
+    The original exception travels as a pickle of its own inside the record, so an exception
+    that pickles but cannot be rebuilt (an ``__init__`` with two required arguments, a class
+    the reading side cannot import) loses only itself: the record still reads, with the type
+    name, message and traceback text, and ``exception_note`` says why ``exception`` is None.
+    """
+
+    kind: str
     exc_type: str
     exc_message: str
     traceback: str = ""
     returncode: int | None = None
     stderr_tail: str = ""
-    exception: Any = None  # the original exception when it pickles, else None
+    exception: Any = dataclasses.field(default=None, compare=False)  # the original, or None
+    exception_note: str = ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        blob, note = b"", self.exception_note
+        if self.exception is not None:
+            try:
+                blob = cloudpickle.dumps(self.exception)
+            except Exception as err:  # the exception itself does not pickle: keep its text
+                note = f"could not be pickled on the node: {type(err).__name__}: {err}"
+        fields = (self.kind, self.exc_type, self.exc_message, self.traceback, self.returncode)
+        return (_rebuilt_failure, (*fields, self.stderr_tail, blob, note))
+
+
+def _rebuilt_failure(
+    kind: str,
+    exc_type: str,
+    exc_message: str,
+    traceback_text: str,
+    returncode: int | None,
+    stderr_tail: str,
+    exception_blob: bytes,
+    note: str,
+) -> TaskFailure:
+    """A failure record read back: its exception rebuilt when that works, else None and why."""
+    exception: Any = None
+    if exception_blob:
+        try:
+            exception = cloudpickle.loads(exception_blob)
+        except Exception as err:
+            note = f"could not be rebuilt here: {type(err).__name__}: {err}"
+    if exception is not None and not isinstance(exception, BaseException):
+        exception, note = None, f"was read back as a {type(exception).__name__}"
+    return TaskFailure(
+        kind, exc_type, exc_message, traceback_text, returncode, stderr_tail, exception, note
+    )
 
 
 class CommandFailed(RuntimeError):
@@ -94,30 +150,106 @@ def failure_path(result_pickle: Path, key: str) -> Path:
     return result_pickle.with_name(f"{stem}_{key}_failure.pkl")
 
 
-def write_failure(failure: TaskFailure, key: str) -> None:
-    """Write the record beside submitit's result pickle when running under submitit."""
+def _record_path(key: str) -> Path | None:
+    """Where this job's record with ``key`` goes; None outside a submitit job."""
     if "SUBMITIT_FOLDER" not in os.environ:
-        return
+        return None
     import submitit  # only inside a submitit job; the submitting side never reaches here
 
-    path = failure_path(submitit.JobEnvironment().paths.result_pickle, key)
-    try:
-        blob = cloudpickle.dumps(failure)
-    except Exception:  # the exception itself may not pickle: keep its type and text
-        blob = cloudpickle.dumps(dataclasses.replace(failure, exception=None))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
+    return failure_path(submitit.JobEnvironment().paths.result_pickle, key)
+
+
+def write_failure(failure: TaskFailure, key: str) -> None:
+    """Write the record beside submitit's result pickle when running under submitit."""
+    path = _record_path(key)
+    if path is not None:
+        write_private(path, cloudpickle.dumps(failure))
+
+
+def clear_failure(key: str) -> None:
+    """Remove the task's ``exit`` record: its payload returned (under submitit only). A record
+    that cannot be removed is left: the result, once written, wins over it."""
+    path = _record_path(key)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def exit_failure() -> TaskFailure:
+    """The record a task leaves while its payload runs: read back only when the process ended
+    inside the payload without raising."""
+    return TaskFailure(
+        kind="exit",
+        exc_type="",
+        exc_message="the process exited without writing a result",
+    )
 
 
 def read_failure(result_pickle: Path, key: str) -> TaskFailure | None:
-    """The failure record of a task, or None when it left none (killed, or succeeded)."""
+    """The failure record of a task, or None when it left none (killed, or succeeded).
+
+    Raises UntrustedFile when the record (or its folder) is not one only you could have
+    written. A record that cannot be read still says that the task failed, and why not.
+    """
     path = failure_path(result_pickle, key)
     try:
-        record = cloudpickle.loads(path.read_bytes())
-    except (OSError, EOFError):
+        blob = read_private(path)
+    except UntrustedFile:
+        raise
+    except OSError:  # not there (or not readable): no record
         return None
+    try:
+        record = cloudpickle.loads(blob)
+    except Exception as err:
+        return TaskFailure(
+            kind="call",
+            exc_type=f"{type(err).__module__}.{type(err).__qualname__}",
+            exc_message=f"its failure record {path} could not be read: {err}",
+        )
     return record if isinstance(record, TaskFailure) else None
+
+
+def unpicklable_result(value: Any, err: BaseException) -> TypeError:
+    """The error of a payload whose return value could not be pickled, naming its type."""
+    kind = type(value)
+    return TypeError(
+        f"the result, a {kind.__module__}.{kind.__qualname__}, could not be pickled: "
+        f"{type(err).__name__}: {err}"
+    )
+
+
+class _Pickled:
+    """A value pickled already: its pickle is the value's own (loading gives the value)."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (cloudpickle.loads, (self.blob,))
+
+
+def sendable(value: Any, key: str) -> Any:
+    """``value`` ready for submitit to pickle as the job's result, under submitit only.
+
+    It is pickled here, once, so a value that cannot be pickled (a lock, a generator) fails
+    the task with a record saying so (kind ``"result"``) rather than leaving no result.
+    """
+    if "SUBMITIT_FOLDER" not in os.environ:
+        return value
+    try:
+        blob = cloudpickle.dumps(value)
+    except Exception as err:
+        error = unpicklable_result(value, err)
+        write_failure(dataclasses.replace(task_failure(error), kind="result"), key)
+        raise error from err
+    return _Pickled(blob)
+
+
+_nested_calls = 0
+"""Calls running inside a call of this process (an in-process task inside a job): their
+values go back to their caller as they are."""
 
 
 # ---------------------------------------------------------------- payloads
@@ -137,10 +269,12 @@ class CommandTask:
     def __call__(self) -> CommandResult:
         env = start_task(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
         try:
-            return run_shell(self.cmd, env)
-        except CommandFailed as failure:
-            write_failure(task_failure(failure), self.record_key)
+            result = run_shell(self.cmd, env)
+        except Exception as err:  # a non-zero exit, or bash could not be started
+            write_failure(task_failure(err), self.record_key)
             raise
+        clear_failure(self.record_key)
+        return result
 
 
 def run_shell(cmd: str, env: dict[str, str]) -> CommandResult:
@@ -201,15 +335,24 @@ class CallTask:
         return cls(cloudpickle.dumps((fn, tuple(args), tuple(kwargs))), **options)
 
     def __call__(self) -> Any:
+        global _nested_calls
         env = start_task(self.start_jitter_s, self.merge, self.overlay, self.setup, self.record_key)
         sys.path.extend(p for p in self.sys_path if p not in sys.path)
+        outer = _nested_calls == 0
         with applied_environment(env):
+            _nested_calls += 1
             try:
                 fn, args, kwargs = cloudpickle.loads(self.blob)
-                return fn(*args, **dict(kwargs))
+                value = fn(*args, **dict(kwargs))
             except Exception as err:
                 write_failure(task_failure(err), self.record_key)
                 raise
+            finally:
+                _nested_calls -= 1
+        if outer:
+            value = sendable(value, self.record_key)
+        clear_failure(self.record_key)
+        return value
 
 
 def start_task(
@@ -219,8 +362,11 @@ def start_task(
     setup: str | None,
     record_key: str,
 ) -> dict[str, str]:
-    """Task start, shared by commands and calls: jitter, then the task's environment."""
+    """Task start, shared by commands, calls and chunks: jitter, the ``exit`` record (removed
+    once the payload returns), then the task's environment."""
     _start_jitter(jitter_s)
+    with contextlib.suppress(OSError):  # without it, an early exit is only found out later
+        write_failure(exit_failure(), record_key)
     current = dict(os.environ)
     try:
         setup_env = run_setup(setup, current) if setup else None

@@ -23,13 +23,14 @@ from typing import Any, overload
 
 import attrs
 
-from paracore.backends.outcomes import failure_error
+from paracore.backends.outcomes import failure_error, refused
 from paracore.core.chunking import pack
 from paracore.core.failures import FailureClass
 from paracore.core.lifecycle import Attempt
 from paracore.core.retry import RetryPolicy, base_delay, jittered, may_retry
 from paracore.errors import JobFailedError, JobTimeoutError
 from paracore.runtime.chunks import ERR, OK, read_results, results_path
+from paracore.runtime.safe_files import UntrustedFile
 from paracore.runtime.tasks import TaskFailure
 from paracore.shell.handle import SubmitHandle, collected
 from paracore.shell.protocols import Handle
@@ -156,8 +157,12 @@ class ChunkedMap:
 
     def _settle(self, chunk: int, positions: Sequence[int], handle: SubmitHandle) -> None:
         """Take a finished chunk's outcomes: each item done, failed, or due for a retry."""
-        results = read_results(results_path(self.folder, chunk))
-        if handle.failed:
+        try:
+            results = read_results(results_path(self.folder, chunk))
+        except UntrustedFile as err:  # someone else could have written it: none is read
+            results = {}
+            self._broken[chunk] = refused(err, handle, f"{self.job_name}: chunk {chunk}")
+        if handle.failed and chunk not in self._broken:
             try:
                 handle.outcome()
             except JobFailedError as error:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from paracore.errors import ConfigError, SpecError
+from paracore.runtime.safe_files import tighten_folder
 
 __all__ = [
     "OWNER_ONLY_UMASK",
@@ -284,6 +285,5 @@ def private_folder(folder: Path) -> Path:
     """
     with owner_only():
         folder.mkdir(parents=True, exist_ok=True)
-    if folder.stat().st_uid == os.geteuid():
-        folder.chmod(stat.S_IMODE(folder.stat().st_mode) & ~0o077 | stat.S_IRWXU)
+    tighten_folder(folder)  # through a descriptor: never through someone else's link
     return folder

@@ -2,7 +2,8 @@
 
 Its state comes from the backend's shared :class:`~paracore.backends.slurm.polling.Poller`
 (one batched ``sacct`` per interval for every job being waited on), never from one query per
-job. It is done when its result pickle exists or sacct says it ended.
+job. It is done when its result pickle exists or sacct says it ended. Its files are read
+only through :mod:`paracore.runtime.safe_files` (files of yours, in a folder of yours).
 """
 
 from __future__ import annotations
@@ -11,20 +12,30 @@ from collections.abc import Callable
 from typing import Any
 
 import submitit
-from submitit.core import utils as submitit_utils
 
-from paracore.backends.outcomes import KILLED_HINTS, failure_error, file_tail
+from paracore.backends.outcomes import (
+    KILLED_HINTS,
+    failure_error,
+    file_tail,
+    read_result,
+    refused,
+    unreadable,
+)
 from paracore.backends.slurm.polling import Poller
 from paracore.core.failures import FailureClass, classify
 from paracore.errors import JobFailedError
-from paracore.runtime.tasks import read_failure
+from paracore.runtime.safe_files import UntrustedFile
+from paracore.runtime.tasks import TaskFailure, read_failure
 
 __all__ = ["RESULT_GRACE_S", "SACCT_GRACE_S", "SubmititJob"]
 
 SACCT_GRACE_S = 120.0
 """How long a failed payload waits for sacct to say whether Slurm killed it."""
 RESULT_GRACE_S = 60.0
-"""How long a job sacct says COMPLETED may take to show its result file (file system lag)."""
+"""How long a job sacct says COMPLETED may take to show its result file (file system lag).
+
+Not waited for when the task's ``exit`` record is there: its process ended inside the payload
+(``os._exit``, a crash), so no result is coming."""
 
 
 class SubmititJob:
@@ -92,6 +103,8 @@ class SubmititJob:
         pickle = self._job.paths.result_pickle
         if record is not None and record.terminal:
             if record.state == "COMPLETED" and not pickle.exists():
+                if self._failure() is not None:
+                    return True  # it ended inside its payload: no result is coming
                 # ended, but its result is not visible yet: shared file systems lag
                 return self._waited(RESULT_GRACE_S)
             return True
@@ -99,45 +112,63 @@ class SubmititJob:
             return True
         if not pickle.exists():
             return False
-        if self._result()[0] == "success":
-            return True  # the result is there, no need to wait for sacct
+        if self._result()[0] in ("success", "refused", "unreadable"):
+            return True  # a value (or one that will not be read): no need to wait for sacct
         # The payload failed, but the scheduler may have caused it (an OOM kill or the time
         # limit kills the payload, and our wrapper records that). Wait for sacct's verdict,
         # but not forever if sacct does not answer.
         return self._waited(SACCT_GRACE_S)
 
-    def _result(self) -> tuple[str | None, Any]:
-        """submitit's result pickle: ("success", value), ("error", traceback) or (None, None)."""
+    def _result(self) -> tuple[str, Any]:
+        """submitit's result pickle, read safely (see :func:`~.outcomes.read_result`)."""
+        return read_result(self._job.paths.result_pickle)
+
+    def _failure(self) -> TaskFailure | UntrustedFile | None:
+        """The task's failure record; the refusal when paracore will not read it."""
         try:
-            outcome, value = submitit_utils.pickle_load(self._job.paths.result_pickle)
-        except Exception:  # absent, still being written, or unreadable
-            return None, None
-        return outcome, value
+            return read_failure(self._job.paths.result_pickle, self._record_key)
+        except UntrustedFile as err:
+            return err
 
     def outcome(self) -> Any:
         """The value, or raise the error the job's records and the scheduler's state explain."""
         record = self.record()
         if record is not None and not record.terminal:
             record = None  # sacct had not caught up within the grace period
-        pickle = self._job.paths.result_pickle
         result, value = self._result()
         if result == "success":  # a value beats any other evidence
             return value
-        failure = read_failure(pickle, self._record_key)
-        if failure is None and result is None and (record is None or record.state == "COMPLETED"):
+        if result == "refused":
+            raise refused(value, self, self._describe)
+        if result == "unreadable":
+            raise unreadable(value, self, self._describe)
+        failure = self._failure()
+        if isinstance(failure, UntrustedFile):
+            raise refused(failure, self, self._describe)
+        if (
+            failure is None
+            and result == "absent"
+            and (record is None or record.state == "COMPLETED")
+        ):
             raise self._lost(record)
         error = failure_error(
             failure,
             job_id=self.job_id,
             state=record.state_raw if record is not None else "FAILED",
             describe=self._describe,
-            stdout_path=self.stdout_path,
-            stderr_path=self.stderr_path,
             exit_code=None if record is None else record.exit_code,
             exit_signal=None if record is None else record.exit_signal,
             reason="" if record is None else record.reason,
+            step_states=() if record is None else record.step_states,
+            stdout_path=self.stdout_path,
+            stderr_path=self.stderr_path,
         )
-        if failure is not None and record is not None and record.terminal:
+        if (
+            failure is not None
+            and failure.kind != "exit"
+            and record is not None
+            and record.terminal
+        ):
             # the payload failed because the scheduler killed it: the scheduler's class wins
             killed = classify(
                 record.state_raw,
