@@ -215,9 +215,12 @@ def key_fields(spec: ResolvedSpec, backend: Backend) -> dict[str, Any]:
 
 
 def _summary(spec: ResolvedSpec) -> dict[str, Any]:
-    """What the store shows of a run's spec: environment variable names, never their values."""
+    """What the store shows of a run's spec: environment variable names, never their values,
+    and whether there is a setup line, never the line (``${VAR}`` in a spec file puts the
+    submitting shell's values into it, and a caller may have written a token into it)."""
     summary = describe(spec)
     summary["env"] = sorted(summary["env"])
+    summary["env_setup"] = summary["env_setup"] is not None
     return summary
 
 
