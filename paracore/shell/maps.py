@@ -28,6 +28,7 @@ from paracore.core.rules import effective_parallelism
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.errors import SchedulerUnreachable, SpecError
 from paracore.runtime.chunks import FUNCTION_FILE, ChunkTask, items_blob, items_path, write_items
+from paracore.shell.call_content import value_content
 from paracore.shell.checks import check_command, check_pickles, describe_payload, task_options
 from paracore.shell.chunked_map import ChunkedMap, ItemHandles, map_folder
 from paracore.shell.handle import SubmitHandle
@@ -207,7 +208,8 @@ def _chunked(
     parents, after = parents_of(after_ok, backend)
     if after:
         options = options.for_dependent()
-    key = content_key(f"chunked-{kind}", key_fields(spec, backend), [fn_blob, *first_blobs])
+    contents = [value_content((list(c), [items[p] for p in c])) for c in chunks]  # sets sorted
+    key = content_key(f"chunked-{kind}", key_fields(spec, backend), [fn_blob, *contents])
     folder = map_folder(spec.log_folder, key, fresh=options.resume == "never")
     private_folder(folder)
     with owner_only():

@@ -30,6 +30,7 @@ from paracore.core.spec import JobSpec, Payload
 from paracore.core.summary import describe
 from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
+from paracore.shell.call_content import call_content
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.config_files import settle_options
 from paracore.shell.handle import LimitsFor, SubmitHandle
@@ -196,7 +197,7 @@ def _task_bytes(task: Task) -> bytes:
     if isinstance(task, CommandTask):
         return b"command\0" + task.cmd.encode("utf-8", "surrogatepass")
     if isinstance(task, CallTask):
-        return b"call\0" + task.blob
+        return b"call\0" + call_content(task.blob)
     pickled: bytes = cloudpickle.dumps(task)
     return pickled
 
