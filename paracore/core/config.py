@@ -186,10 +186,6 @@ MAX_YAML_DEPTH = 100
 """How deeply a document's lists and mappings may nest (configuration nests a few levels)."""
 
 
-class _Refused(Exception):
-    """Why a composed YAML document is refused before it is built (an internal signal)."""
-
-
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
@@ -198,9 +194,10 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _check_size(root: yaml.Node) -> None:
-    """Refuse a node graph that aliases expand past :data:`MAX_ALIAS_VALUES`, that nests past
-    :data:`MAX_YAML_DEPTH`, or that holds an alias inside its own anchor.
+def _refusal(root: yaml.Node) -> tuple[str, str] | None:
+    """What is wrong, and what is accepted, when aliases expand a node graph past
+    :data:`MAX_ALIAS_VALUES`, it nests past :data:`MAX_YAML_DEPTH`, or it holds an alias
+    inside its own anchor; else None.
 
     Each distinct node is visited once (sizes are remembered by node), so this takes time in
     proportion to the text, however far the aliases would expand.
@@ -218,7 +215,7 @@ def _check_size(root: yaml.Node) -> None:
             depths[key] = 1 + max((depths[id(child)] for child in children), default=0)
             ancestors.discard(key)
             if depths[key] > MAX_YAML_DEPTH:
-                raise _Refused(
+                return (
                     f"lists and mappings nested more than {MAX_YAML_DEPTH} levels deep",
                     f"documents nested at most {MAX_YAML_DEPTH} levels",
                 )
@@ -226,7 +223,7 @@ def _check_size(root: yaml.Node) -> None:
         if key in sizes:
             continue
         if key in ancestors:
-            raise _Refused(
+            return (
                 "an alias inside its own anchor (a document that contains itself)",
                 "aliases of anchors that are complete where the alias is",
             )
@@ -235,11 +232,12 @@ def _check_size(root: yaml.Node) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
     added = sizes[id(root)] - len(sizes)
     if added > MAX_ALIAS_VALUES:
-        raise _Refused(
+        return (
             f"{sizes[id(root)]} values once its aliases repeat their anchors",
             f"YAML aliases that add at most {MAX_ALIAS_VALUES} values to a document (an alias "
             "repeats everything its anchor holds); write the values out, or alias smaller anchors",
         )
+    return None
 
 
 def compose_yaml(text: str, name: str, file: str | None = None) -> tuple[yaml.Node | None, Any]:
@@ -254,8 +252,9 @@ def compose_yaml(text: str, name: str, file: str | None = None) -> tuple[yaml.No
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        if node is not None:
-            _check_size(node)
+        refused = _refusal(node) if node is not None else None
+        if refused is not None:
+            raise ConfigError("(document)", *refused, file or name)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -266,9 +265,6 @@ def compose_yaml(text: str, name: str, file: str | None = None) -> tuple[yaml.No
             f"{where}: not valid YAML; check the indentation, quotes and brackets near that line",
             name,
         ) from None
-    except _Refused as refused:
-        found, accepted = refused.args
-        raise ConfigError("(document)", found, accepted, file or name) from None
     except RecursionError:  # nested past what the YAML composer itself can follow
         raise ConfigError(
             "(document)",

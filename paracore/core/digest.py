@@ -51,10 +51,6 @@ _SETS: dict[type, bytes] = {set: b"S", frozenset: b"F"}
 _FLAT: dict[type, bytes] = {list: b"L", tuple: b"T"}
 
 
-class _Unsettled(Exception):
-    """A value that cannot be walked (it contains itself, or nests past the stack)."""
-
-
 def _framed(raw: bytes) -> bytes:
     return len(raw).to_bytes(8, "big") + raw
 
@@ -84,6 +80,7 @@ class _Walk:
         self.fallback = fallback
         self.done: dict[int, bytes] = {}
         self.open: set[int] = set()
+        self.contains_itself = False
 
     def code(self, value: Any) -> bytes:
         kind = type(value)
@@ -93,8 +90,9 @@ class _Walk:
         found = self.done.get(key)
         if found is not None:
             return found
-        if key in self.open:
-            raise _Unsettled("a value that contains itself")
+        if key in self.open:  # the digest is not used: the value is digested by its pickle
+            self.contains_itself = True
+            return b"?"
         self.open.add(key)
         try:
             code = self._container(kind, value)
@@ -137,7 +135,11 @@ def canonical_digest(value: Any, fallback: Callable[[Any], bytes]) -> bytes:
     digest is stable when its pickle is, which a set inside it does not make sure of. A value
     that contains itself, or nests deeper than the stack, is digested whole by ``fallback``.
     """
+    walk = _Walk(fallback)
     try:
-        return _digest(_Walk(fallback).code(value))
-    except (_Unsettled, RecursionError):
+        code = walk.code(value)
+    except RecursionError:
+        walk.contains_itself = True
+    if walk.contains_itself:
         return _digest(b"p" + fallback(value))
+    return _digest(code)
