@@ -64,16 +64,36 @@ class ParacoreError(Exception):
     """Root of every error paracore raises."""
 
 
+_QUOTED_CHARS = 200
+"""The longest value an error message quotes; a longer one is cut, and says how long it was."""
+_PART_CHARS = 2000
+"""The longest field, source or explanation an error message holds (they may quote values)."""
+
+
+def _clipped(text: str, limit: int = _QUOTED_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and how long it was, so no message is huge."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 class SpecError(ParacoreError, ValueError):
-    """A value in a job spec or its configuration is not acceptable."""
+    """A value in a job spec or its configuration is not acceptable.
+
+    The message quotes at most 200 characters of the value, and says how long it was (the
+    whole value stays in ``value``).
+    """
 
     def __init__(self, field: str, value: object, accepted: str, source: str | None = None) -> None:
         self.field = field
         self.value = value
         self.accepted = accepted
         self.source = source
-        origin = f" (from {source})" if source else ""
-        super().__init__(f"{field}={value!r}{origin}: {accepted}")
+        origin = f" (from {_clipped(source, _PART_CHARS)})" if source else ""
+        super().__init__(
+            f"{_clipped(field, _PART_CHARS)}={_clipped(repr(value))}{origin}: "
+            f"{_clipped(accepted, _PART_CHARS)}"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:  # keep pickling working despite the custom __init__
         return (type(self), (self.field, self.value, self.accepted, self.source))

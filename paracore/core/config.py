@@ -178,12 +178,83 @@ def _key_lines(node: yaml.Node | None, prefix: Path_, out: dict[Path_, int]) -> 
         _key_lines(value_node, path, out)
 
 
+MAX_ALIAS_VALUES = 100_000
+"""How many values YAML aliases may add to a document: an alias repeats everything its anchor
+holds, so a few hundred bytes of nested aliases ("billion laughs") would otherwise expand to
+billions of values in every walk over the document."""
+MAX_YAML_DEPTH = 100
+"""How deeply a document's lists and mappings may nest (configuration nests a few levels)."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _refusal(root: yaml.Node) -> tuple[str, str] | None:
+    """What is wrong, and what is accepted, when aliases expand a node graph past
+    :data:`MAX_ALIAS_VALUES`, it nests past :data:`MAX_YAML_DEPTH`, or it holds an alias
+    inside its own anchor; else None.
+
+    Each distinct node is visited once (sizes are remembered by node), so this takes time in
+    proportion to the text, however far the aliases would expand.
+    """
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            depths[key] = 1 + max((depths[id(child)] for child in children), default=0)
+            ancestors.discard(key)
+            if depths[key] > MAX_YAML_DEPTH:
+                return (
+                    f"lists and mappings nested more than {MAX_YAML_DEPTH} levels deep",
+                    f"documents nested at most {MAX_YAML_DEPTH} levels",
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in ancestors:
+            return (
+                "an alias inside its own anchor (a document that contains itself)",
+                "aliases of anchors that are complete where the alias is",
+            )
+        ancestors.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    added = sizes[id(root)] - len(sizes)
+    if added > MAX_ALIAS_VALUES:
+        return (
+            f"{sizes[id(root)]} values once its aliases repeat their anchors",
+            f"YAML aliases that add at most {MAX_ALIAS_VALUES} values to a document (an alias "
+            "repeats everything its anchor holds); write the values out, or alias smaller anchors",
+        )
+    return None
+
+
 def compose_yaml(text: str, name: str, file: str | None = None) -> tuple[yaml.Node | None, Any]:
     """The YAML node tree (it knows each key's line) and the document; malformed YAML is a
-    ConfigError naming the file and line (``name`` says what the text is)."""
+    ConfigError naming the file and line (``name`` says what the text is).
+
+    Configuration and spec files share this reader. Before the document is built, one pass
+    over the composed nodes refuses aliases that would expand it past
+    :data:`MAX_ALIAS_VALUES` values, nesting past :data:`MAX_YAML_DEPTH`, and an alias
+    inside its own anchor, each a ConfigError naming the file and what is accepted.
+    """
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        refused = _refusal(node) if node is not None else None
+        if refused is not None:
+            raise ConfigError("(document)", *refused, file or name)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -193,6 +264,13 @@ def compose_yaml(text: str, name: str, file: str | None = None) -> tuple[yaml.No
             getattr(err, "problem", None) or str(err),
             f"{where}: not valid YAML; check the indentation, quotes and brackets near that line",
             name,
+        ) from None
+    except RecursionError:  # nested past what the YAML composer itself can follow
+        raise ConfigError(
+            "(document)",
+            "lists and mappings nested too deeply to read",
+            f"documents nested at most {MAX_YAML_DEPTH} levels",
+            file or name,
         ) from None
     finally:
         loader.dispose()

@@ -55,9 +55,22 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 """The shape of an attrs validator."""
 
 
+def command_problem(cmd: object) -> str | None:
+    """Why ``cmd`` cannot be a job's shell command, or None: it must be a non-empty string
+    without NUL characters (a NUL cannot pass through ``bash -c``: the job would fail on the
+    node, after waiting in the queue)."""
+    if not isinstance(cmd, str) or not cmd.strip():
+        return "a non-empty shell command string"
+    if "\0" in cmd:
+        where = cmd.index("\0")
+        return f"a shell command without NUL characters (one at position {where})"
+    return None
+
+
 def _non_empty_command(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise SpecError("cmd", value, "a non-empty shell command string")
+    problem = command_problem(value)
+    if problem is not None:
+        raise SpecError("cmd", value, problem)
 
 
 @attrs.frozen
@@ -285,6 +298,8 @@ def _optional_setup(_inst: object, _attr: attrs.Attribute[Any], value: object) -
         return
     if not isinstance(value, str) or not value.strip():
         raise SpecError("env_setup", value, "a shell line such as 'module load x', or None")
+    if "\0" in value:
+        raise SpecError("env_setup", value, "a shell line without NUL characters")
 
 
 @attrs.frozen(kw_only=True)

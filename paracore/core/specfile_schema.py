@@ -83,9 +83,11 @@ def apply_sets(data: Mapping[str, Any], sets: Sequence[str]) -> dict[str, Any]:
         if not eq or not key.strip():
             raise ConfigError("--set", given, "KEY=VALUE, e.g. resources.partition=debug")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
+            value = compose_yaml(text, "--set", given)[1] if text.strip() else ""
+        except ConfigError as err:
+            if err.field != "(file)":  # aliases past the budget, or nested too deeply
+                raise
+            value = text  # not YAML: the text as written
         parts = key.strip().split(".")
         target = out
         for part in parts[:-1]:

@@ -15,7 +15,7 @@ from typing import Any
 import cloudpickle
 
 from paracore.core.resolved import ResolvedSpec
-from paracore.core.spec import Call, Command
+from paracore.core.spec import Call, Command, command_problem
 from paracore.errors import SpecError, UnpicklableError
 from paracore.runtime.tasks import CallTask, CommandTask
 
@@ -83,7 +83,11 @@ def prepare_task(
 
 def check_command(cmd: str, spec: ResolvedSpec, which: Which, field: str = "cmd") -> None:
     """Raise SpecError when a program ``cmd`` runs is not on PATH (unless ``env_setup`` may
-    provide it); ``field`` names the command in the message (``cmds[3]``)."""
+    provide it), or one that cannot be a command (a NUL in it); ``field`` names the command
+    in the message (``cmds[3]``)."""
+    problem = command_problem(cmd)
+    if problem is not None:
+        raise SpecError(field, cmd, problem)
     if spec.env.setup is not None:
         return
     for position, program in programs(cmd):

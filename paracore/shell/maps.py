@@ -28,6 +28,7 @@ from paracore.core.rules import effective_parallelism
 from paracore.core.spec import Call, Command, JobSpec
 from paracore.errors import SchedulerUnreachable, SpecError, StoreError
 from paracore.runtime.chunks import FUNCTION_FILE, ChunkTask, items_blob, items_path, write_items
+from paracore.shell.call_content import value_content
 from paracore.shell.checks import check_command, check_pickles, describe_payload, task_options
 from paracore.shell.chunked_map import ChunkedMap, ItemHandles, map_folder, map_succeeded
 from paracore.shell.handle import SubmitHandle
@@ -210,10 +211,11 @@ def _chunked(
     parents, after = parents_of(after_ok, backend)
     if after:
         options = options.for_dependent()
+    contents = [value_content((list(c), [items[p] for p in c])) for c in chunks]  # sets sorted
     key = content_key(
         f"chunked-{kind}",
         key_fields(spec, backend),
-        [fn_blob, source_fingerprint(fn), *first_blobs],
+        [fn_blob, source_fingerprint(fn), *contents],
     )
     store = current_session().store(None if options.store is None else Path(options.store))
     run_id = store.new_run_id()

@@ -34,6 +34,7 @@ from paracore.core.summary import describe
 from paracore.errors import DependencyError, RunNotFound, SchedulerUnreachable, SpecError
 from paracore.runtime.tasks import CallTask, CommandTask
 from paracore.shell.announce import announce
+from paracore.shell.call_content import call_content
 from paracore.shell.checks import describe_payload, prepare_task
 from paracore.shell.config_files import settle_options
 from paracore.shell.handle import LimitsFor, SubmitHandle
@@ -220,7 +221,8 @@ def _task_bytes(task: Task, source: bytes = b"") -> bytes:
     if isinstance(task, CommandTask):
         return b"command\0" + task.cmd.encode("utf-8", "surrogatepass")
     if isinstance(task, CallTask):
-        return b"call\0" + len(task.blob).to_bytes(8, "big") + task.blob + source
+        content = call_content(task.blob)
+        return b"call\0" + len(content).to_bytes(8, "big") + content + source
     pickled: bytes = cloudpickle.dumps(task)
     return pickled
 
@@ -254,9 +256,12 @@ def key_fields(spec: ResolvedSpec, backend: Backend) -> dict[str, Any]:
 
 
 def _summary(spec: ResolvedSpec) -> dict[str, Any]:
-    """What the store shows of a run's spec: environment variable names, never their values."""
+    """What the store shows of a run's spec: environment variable names, never their values,
+    and whether there is a setup line, never the line (``${VAR}`` in a spec file puts the
+    submitting shell's values into it, and a caller may have written a token into it)."""
     summary = describe(spec)
     summary["env"] = sorted(summary["env"])
+    summary["env_setup"] = summary["env_setup"] is not None
     return summary
 
 

@@ -14,10 +14,20 @@ Runner = Callable[[Sequence[str]], str]
 
 
 def run_command(command: Sequence[str], timeout_s: float = 60.0) -> str:
-    """Run a Slurm command; its stdout, or SchedulerUnreachable naming the command and why."""
+    """Run a Slurm command; its stdout, or SchedulerUnreachable naming the command and why.
+
+    Output that is not UTF-8 (a job name, a comment or a node's reason written in another
+    encoding) is decoded with U+FFFD in place of the bytes that do not decode, never an error.
+    """
     try:
         proc = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=timeout_s, check=False
+            list(command),
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise SchedulerUnreachable(f"{command[0]} did not answer: {err}") from err

@@ -54,10 +54,17 @@ Run = Callable[[Sequence[str], float], tuple[int | None, str, str]]
 def _run(command: Sequence[str], timeout_s: float) -> tuple[int | None, str, str]:
     try:
         proc = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=timeout_s, check=False
+            list(command),
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",  # squeue shows other users' job names and comments: any bytes
+            timeout=timeout_s,
+            check=False,
         )
     except subprocess.TimeoutExpired as err:
-        out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        raw = err.stdout
+        out = raw.decode(errors="replace") if isinstance(raw, bytes) else (raw or "")
         return None, out, f"{command[0]} timed out after {timeout_s} s"
     except OSError as err:
         return 127, "", f"{command[0]}: {err}"
