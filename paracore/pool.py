@@ -38,6 +38,7 @@ from paracore.shell.maps import submit_items
 from paracore.shell.progress import ProgressBar, progress_wanted
 from paracore.shell.protocols import Drivers, Handle
 from paracore.shell.session import current_session
+from paracore.shell.signals import signals_deferred
 from paracore.shell.submit import submit
 from paracore.shell.waiting import MAX_POLL_S, wait_until
 
@@ -462,7 +463,8 @@ class Pool:
         items = listed(iterable, "iterable", "an iterable of items") if items is None else items
         if not items:
             return _Work(self, [])
-        with self._lock, self._interruptible():
+        # Ctrl-C during the submission lands once the work is the pool's (terminate finds it)
+        with self._lock, self._interruptible(), signals_deferred():
             handles = submit_items(
                 self._spec,
                 items,
@@ -480,7 +482,7 @@ class Pool:
             call = Call(func, tuple(args), tuple(dict(kwds).items()))
         else:
             call = Call(self._wrapped(Applied(func)), ((tuple(args), dict(kwds)),))
-        with self._lock, self._interruptible():
+        with self._lock, self._interruptible(), signals_deferred():
             handle = submit(self._spec.with_payload(call), options=self._checks)
             return self._started(_Work(self, [handle]))
 
