@@ -33,6 +33,7 @@ import pwd
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,3 +336,17 @@ def other_user(tmp_path_factory: pytest.TempPathFactory) -> OtherUser:
                 _other_user_missing(f"useradd failed: {(made.stderr or made.stdout).strip()}")
             entry = pwd.getpwnam(OTHER_USER)
     return OtherUser(OTHER_USER, entry.pw_uid, entry.pw_gid)
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in this test, as at a terminal, even when the suite was
+    started in the background (a shell then starts it with SIGINT ignored, and Python leaves it
+    so); restored afterwards."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -297,6 +297,7 @@ def test_an_existing_log_folder_is_tightened(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- all or recorded
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_an_interrupt_during_submission_waits_for_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

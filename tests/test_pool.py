@@ -219,6 +219,7 @@ def test_leaving_the_pool_after_imap_cancels_its_tasks(
         next(results)
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_in_map_terminates_the_pool(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -336,3 +337,36 @@ def test_return_exceptions_puts_each_failure_in_its_place(pool: pc.Pool) -> None
     out = pool.map(square, [6, 7, 8], return_exceptions=True)
     assert out[0] == 36 and out[2] == 64
     assert isinstance(out[1], ZeroDivisionError)
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_while_the_pool_submits_cancels_what_was_submitted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGINT during the submission itself lands once the work is the pool's: its tasks are
+    cancelled too (none is left running unannounced)."""
+    import os
+    import signal
+
+    from paracore.backends.local import LocalBackend
+
+    class InterruptedLocal(LocalBackend):
+        """The local backend, interrupted by Ctrl-C right after it started the tasks."""
+
+        def submit(self, spec, tasks, describes, *, after=()):
+            jobs = super().submit(spec, tasks, describes, after=after)
+            os.kill(os.getpid(), signal.SIGINT)
+            return jobs
+
+    started, go = tmp_path / "started", tmp_path / "go"
+    session = pc.Session(backends={"local": InterruptedLocal()})
+    with pc.use_session(session):
+        pool = pc.Pool(1, backend="local", config={"log_dir": str(tmp_path / "logs")})
+        with pytest.raises(KeyboardInterrupt):
+            pool.map(block_until, [(str(started), str(go))])
+    (submitted,) = (tmp_path / "logs" / "block_until").glob("*_submitted.pkl")
+    controller = int(submitted.name.split("_")[0])  # a local job's id is its process id
+    wait_for(lambda: not _alive(controller))
+    if started.exists():  # it got as far as starting: it is gone too
+        wait_for(lambda: not _alive(int(started.read_text().split()[0])))
+    assert "cancelled 1 unfinished item(s)" in said(capsys, caplog)

@@ -360,7 +360,14 @@ def test_ctrl_c_in_run_wait_says_what_goes_on_and_how_to_cancel(here: Path) -> N
     command = [sys.executable, "-m", "paracore.cli", "run", str(job), "--backend", "local"]
     # files, not pipes: the job's own process inherits them and would hold a pipe open
     with open(here / "out.txt", "w") as stdout, open(here / "err.txt", "w") as stderr:
-        proc = subprocess.Popen([*command, "--wait"], cwd=here, stdout=stdout, stderr=stderr)
+        proc = subprocess.Popen(
+            [*command, "--wait"],
+            cwd=here,
+            stdout=stdout,
+            stderr=stderr,
+            # Ctrl-C as at a terminal, even if this suite was started with SIGINT ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     try:
         deadline = time.monotonic() + 120
         while not (here / "started").exists():  # the job runs: the CLI is waiting on it
