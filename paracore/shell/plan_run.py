@@ -13,10 +13,9 @@ out.
 
 from __future__ import annotations
 
-import inspect
 import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +83,7 @@ from paracore.shell.submit import (
     key_fields,
     limits_for,
     parents_of,
+    source_fingerprint,
     start_run,
     submit_again,
 )
@@ -108,22 +108,11 @@ class StepWork:
     key: str
 
 
-def _fingerprint(fn: Callable[..., Any] | None) -> bytes:
-    """The source text of a function, so a fixed function imported from a module (pickled by
-    reference, its name only) still changes the step's key."""
-    if fn is None:
-        return b""
-    try:
-        return inspect.getsource(fn).encode()
-    except (OSError, TypeError):
-        return b""
-
-
 def _work_bytes(work: CallWork | CommandWork | MapWork) -> list[bytes]:
     if isinstance(work, CommandWork):
         return [b"command\0" + work.cmd.encode("utf-8", "surrogatepass")]
     pickled: bytes = cloudpickle.dumps(work)
-    return [pickled, _fingerprint(work.fn)]
+    return [pickled, source_fingerprint(work.fn)]
 
 
 def step_keys(graph: Graph, checked: Mapping[str, tuple[ResolvedSpec, Backend]]) -> dict[str, str]:
